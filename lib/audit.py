@@ -1,0 +1,172 @@
+"""The tamper-evident audit trail: one row per state change, hash-chained.
+
+The application writes `content`, the canonical JSON of the entry; the database
+trigger links it to its chain (one per plan, plus 'global') under a row lock
+and stores hash = sha256(prev_hash || content). Verification needs nothing but
+the rows: recompute each hash, follow each link, and compare the columns that
+index the row (plan, items, packs, actor) with the content they came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+GENESIS = "0" * 64
+
+INSERT = """
+INSERT INTO public.audit_log
+  (chain, occurred_at, actor, actor_role, action, plan_id, step_id,
+   backlog_item_ids, pack_ids, content, snapshot_key, snapshot_digest, prev_hash, hash)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', '')
+RETURNING id, seq, hash
+"""
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chain_for(plan_id: UUID | str | None) -> str:
+    return f"plan:{plan_id}" if plan_id else "global"
+
+
+def record(
+    conn: Any,
+    *,
+    actor: Any,
+    action: str,
+    plan_id: UUID | str | None = None,
+    step_id: UUID | str | None = None,
+    backlog_item_ids: Iterable[Any] = (),
+    pack_ids: Iterable[Any] = (),
+    details: Mapping[str, Any] | None = None,
+    snapshot_key: str | None = None,
+    snapshot_digest: str | None = None,
+) -> dict[str, Any]:
+    """Append one entry in the caller's transaction. `actor` is a Principal or a name."""
+    actor_name = getattr(actor, "name", None) or str(actor)
+    actor_role = getattr(actor, "role", None)
+    occurred_at = datetime.now(UTC).isoformat()
+    items = sorted({str(i) for i in backlog_item_ids})
+    packs = sorted({str(p) for p in pack_ids})
+    content = canonical(
+        {
+            "action": action,
+            "actor": actor_name,
+            "actor_role": actor_role,
+            "actor_source": getattr(actor, "source", "system"),
+            "plan_id": str(plan_id) if plan_id else None,
+            "step_id": str(step_id) if step_id else None,
+            "backlog_item_ids": items,
+            "pack_ids": packs,
+            "details": dict(details or {}),
+            "occurred_at": occurred_at,
+            "snapshot_key": snapshot_key,
+            "snapshot_digest": snapshot_digest,
+        }
+    )
+    row = conn.execute(
+        INSERT,
+        (
+            chain_for(plan_id),
+            occurred_at,
+            actor_name,
+            actor_role,
+            action,
+            plan_id,
+            step_id,
+            items,
+            packs,
+            content,
+            snapshot_key,
+            snapshot_digest,
+        ),
+    ).fetchone()
+    return dict(row)
+
+
+@dataclass
+class ChainCheck:
+    chain: str
+    entries: int
+    ok: bool
+    first_break: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"chain": self.chain, "entries": self.entries, "ok": self.ok, "first_break": self.first_break}
+
+
+def entry_hash(prev_hash: str, content: str) -> str:
+    return hashlib.sha256((prev_hash + content).encode()).hexdigest()
+
+
+def verify_rows(chain: str, rows: list[Mapping[str, Any]], head: Mapping[str, Any] | None = None) -> ChainCheck:
+    """Check one chain's rows (ordered by seq): hashes, links, sequence, columns."""
+    prev = GENESIS
+    for index, row in enumerate(rows, start=1):
+        problem = None
+        if row["seq"] != index:
+            problem = f"sequence jumps to {row['seq']} where {index} was expected (a row is missing)"
+        elif row["prev_hash"] != prev:
+            problem = "prev_hash does not match the previous entry's hash"
+        elif entry_hash(row["prev_hash"], row["content"]) != row["hash"]:
+            problem = "hash does not match the content: the entry was altered"
+        else:
+            problem = _columns_disagree(row)
+        if problem:
+            return ChainCheck(chain, len(rows), False, {"id": row["id"], "seq": row["seq"], "reason": problem})
+        prev = row["hash"]
+    if head is not None and (head["seq"] != len(rows) or head["hash"] != prev):
+        return ChainCheck(
+            chain,
+            len(rows),
+            False,
+            {
+                "id": None,
+                "seq": head["seq"],
+                "reason": f"chain head says {head['seq']} entries ending in {head['hash'][:12]}…; "
+                f"{len(rows)} entries are present (entries were removed)",
+            },
+        )
+    return ChainCheck(chain, len(rows), True)
+
+
+def _columns_disagree(row: Mapping[str, Any]) -> str | None:
+    content = json.loads(row["content"])
+    expected = {
+        "action": row["action"],
+        "actor": row["actor"],
+        "plan_id": str(row["plan_id"]) if row["plan_id"] else None,
+        "step_id": str(row["step_id"]) if row["step_id"] else None,
+        "backlog_item_ids": sorted(row["backlog_item_ids"] or []),
+        "pack_ids": sorted(row["pack_ids"] or []),
+        "snapshot_digest": row["snapshot_digest"],
+    }
+    for key, value in expected.items():
+        if content.get(key) != value:
+            return f"column {key} differs from the hashed content"
+    return None
+
+
+SELECT_CHAIN = """
+SELECT id, chain, seq, occurred_at, actor, actor_role, action, plan_id, step_id,
+       backlog_item_ids, pack_ids, content, snapshot_key, snapshot_digest, prev_hash, hash
+  FROM public.audit_log WHERE chain = %s ORDER BY seq
+"""
+
+
+def verify_chain(conn: Any, chain: str) -> tuple[ChainCheck, list[dict[str, Any]]]:
+    rows = conn.execute(SELECT_CHAIN, (chain,)).fetchall()
+    head = conn.execute("SELECT seq, hash FROM public.audit_chain_heads WHERE chain = %s", (chain,)).fetchone()
+    return verify_rows(chain, rows, head), rows
+
+
+def verify_all(conn: Any) -> list[ChainCheck]:
+    chains = [r["chain"] for r in conn.execute("SELECT chain FROM public.audit_chain_heads ORDER BY chain")]
+    return [verify_chain(conn, chain)[0] for chain in chains]

@@ -1,0 +1,139 @@
+"""`python -m lib.cli <command>`: the project's command line.
+
+token --role admin        mint a local development token
+migrate                   apply supabase/migrations to DATABASE_URL (or the embedded database)
+seed                      load supabase/seed.sql (the demo backlog)
+dev                       migrate, seed, print a token and a curl line, serve on :3000
+serve                     serve the api/ functions and public/ on :3000
+db-url                    print the database URL in use (starts the embedded one if needed)
+routes                    list the function routes the dev server (and Vercel) serve
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from lib import settings
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    def register(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+@command("token")
+def _token(args: argparse.Namespace) -> int:
+    from lib import auth
+
+    print(auth.mint_token(args.role, subject=args.subject, email=args.email, ttl_seconds=args.ttl))
+    return 0
+
+
+@command("migrate")
+def _migrate(args: argparse.Namespace) -> int:
+    from lib import db, migrate
+
+    url = db.resolve_url()
+    applied = migrate.migrate(url)
+    print(f"applied {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+@command("seed")
+def _seed(args: argparse.Namespace) -> int:
+    from lib import db
+
+    with db.connect() as conn:
+        conn.execute((settings.ROOT / "supabase" / "seed.sql").read_text())
+        conn.commit()
+        row = conn.execute("SELECT count(*) AS n FROM public.backlog_items").fetchone()
+    print(f"seeded: {row['n'] if row else 0} backlog items")
+    return 0
+
+
+@command("db-url")
+def _db_url(args: argparse.Namespace) -> int:
+    from lib import db
+
+    print(db.resolve_url())
+    return 0
+
+
+@command("db-stop")
+def _db_stop(args: argparse.Namespace) -> int:
+    from lib import embedded_db
+
+    embedded_db.stop()
+    return 0
+
+
+@command("routes")
+def _routes(args: argparse.Namespace) -> int:
+    from lib import devserver
+
+    print("\n".join(devserver.routes_table()))
+    return 0
+
+
+@command("serve")
+def _serve(args: argparse.Namespace) -> int:
+    from lib import devserver
+
+    devserver.serve(args.host, args.port)
+    return 0
+
+
+@command("dev")
+def _dev(args: argparse.Namespace) -> int:
+    from lib import auth, db, devserver
+
+    source = "DATABASE_URL" if settings.database_url() else f"embedded PostgreSQL in {settings.data_dir() / 'pg'}"
+    print(f"database: {source}")
+    _migrate(args)
+    _seed(args)
+    base = f"http://{args.host}:{args.port}"
+    admin = auth.mint_token("admin", email="admin@nofx.local")
+    print(f"\nconsole:     {base}/")
+    print(f"admin token: {admin}\n")
+    print("try:")
+    print(
+        f"  curl -s -H 'Authorization: Bearer {admin}' -X POST {base}/api/auto-planner/plan "
+        "-H 'Content-Type: application/json' -d '{}'\n"
+    )
+    db.use(None)
+    devserver.serve(args.host, args.port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lib.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    tok = sub.add_parser("token", help="mint a local development token")
+    tok.add_argument("--role", required=True, help="viewer, planner, approver, admin or service_role")
+    tok.add_argument("--subject")
+    tok.add_argument("--email")
+    tok.add_argument("--ttl", type=int, default=12 * 3600, help="seconds (default 12 h)")
+    sub.add_parser("migrate", help="apply the migrations")
+    sub.add_parser("seed", help="load supabase/seed.sql")
+    sub.add_parser("db-url", help="print the database URL in use")
+    sub.add_parser("db-stop", help="stop the embedded PostgreSQL")
+    sub.add_parser("routes", help="list the function routes")
+    for name in ("serve", "dev"):
+        p = sub.add_parser(name)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

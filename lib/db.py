@@ -1,0 +1,83 @@
+"""The connector: owns psycopg, hands out connections and transactions.
+
+One small pool per process, opened on first use and kept across warm
+invocations. ``prepare_threshold=None`` because Supabase's transaction pooler
+(Supavisor, port 6543) hands each transaction to whichever server connection is
+free, where a prepared statement from another transaction does not exist.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from lib import settings
+
+_lock = threading.Lock()
+_pool: Any = None
+_url: str | None = None
+
+
+def resolve_url() -> str:
+    """DATABASE_URL, or locally the embedded PostgreSQL the project starts itself."""
+    url = _url or settings.database_url()
+    if url:
+        return url
+    if settings.on_vercel():
+        raise RuntimeError("DATABASE_URL is not set")
+    from lib import embedded_db
+
+    return embedded_db.ensure_running()
+
+
+def connect_kwargs() -> dict[str, Any]:
+    return {"prepare_threshold": None, "row_factory": dict_row, "connect_timeout": 10}
+
+
+def use(url: str | None) -> None:
+    """Point this process at another database (tests, CLI); closes the old pool."""
+    global _url, _pool
+    with _lock:
+        if _pool is not None:
+            _pool.close()
+        _pool = None
+        _url = url
+
+
+def pool() -> Any:
+    global _pool
+    if _pool is None:
+        with _lock:
+            if _pool is None:
+                from psycopg_pool import ConnectionPool
+
+                size = int(settings.env("NOFX_DB_POOL_MAX", "8") or 8)
+                _pool = ConnectionPool(
+                    resolve_url(),
+                    min_size=0 if settings.on_vercel() else 1,
+                    max_size=size,
+                    kwargs=connect_kwargs(),
+                    # A pooled connection may have been cut by the pooler or a
+                    # restart while the function slept; check before handing out.
+                    check=ConnectionPool.check_connection,
+                    open=True,
+                    name="nofx",
+                )
+    return _pool
+
+
+@contextmanager
+def transaction() -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """A connection inside one transaction: commit on success, roll back on error."""
+    with pool().connection() as conn:
+        yield conn
+
+
+def connect(url: str | None = None, **kwargs: Any) -> psycopg.Connection[dict[str, Any]]:
+    """A dedicated connection outside the pool (CLI, migrations, long work)."""
+    return psycopg.connect(url or resolve_url(), **{**connect_kwargs(), **kwargs})

@@ -1,0 +1,134 @@
+"""The local runtime: every api/**/*.py under the routes Vercel gives it, and
+public/ as static files, on a real WSGI server (waitress).
+
+`vercel dev` needs a login, so local serving is our own; it follows the same
+rules: file routes, [param] segments passed as query parameters, static routes
+before dynamic ones, public/ served at the root.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from lib import routes, settings
+from lib.problems import CONTENT_TYPE as PROBLEM_JSON
+
+PUBLIC_DIR = settings.ROOT / "public"
+log = logging.getLogger("nofx.devserver")
+
+StartResponse = Callable[..., Any]
+
+
+def _problem(start_response: StartResponse, status: int, title: str, detail: str) -> list[bytes]:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    start_response(f"{status} {title}", [("Content-Type", PROBLEM_JSON), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class DevServer:
+    """A WSGI application that dispatches like Vercel's router."""
+
+    def __init__(self, api_dir: Path = routes.API_DIR, public_dir: Path = PUBLIC_DIR) -> None:
+        self.routes = routes.discover(api_dir)
+        self.public_dir = public_dir.resolve()
+        self.extra: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {}
+
+    def mount(self, prefix: str, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> None:
+        """Serve another WSGI app under a path prefix (the local storage backend)."""
+        self.extra[prefix] = app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        path = environ.get("PATH_INFO", "/")
+        status_seen: list[str] = []
+
+        def recording_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status_seen.append(status)
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self._dispatch(environ, recording_start, path)
+        finally:
+            log.info(
+                "%s %s %s %.1fms",
+                environ.get("REQUEST_METHOD"),
+                path,
+                (status_seen or ["-"])[0].split(" ")[0],
+                (time.perf_counter() - started) * 1000,
+            )
+
+    def _dispatch(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
+        for prefix, app in self.extra.items():
+            if path.startswith(prefix):
+                return app(environ, start_response)
+        if path == "/api" or path.startswith("/api/"):
+            found = routes.resolve(self.routes, path)
+            if found is None:
+                return _problem(start_response, 404, "Not Found", f"no function serves {path}")
+            route, params = found
+            if params:
+                extra = "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in params.items())
+                query = environ.get("QUERY_STRING", "")
+                environ = {**environ, "QUERY_STRING": f"{query}&{extra}" if query else extra}
+            app = routes.load(route).app
+            return app(environ, start_response)
+        return self._static(environ, start_response, path)
+
+    def _static(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return _problem(start_response, 405, "Method Not Allowed", "static files are read-only")
+        relative = path.lstrip("/") or "index.html"
+        target = (self.public_dir / relative).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_relative_to(self.public_dir) or not target.is_file():
+            return _problem(start_response, 404, "Not Found", f"no file at {path}")
+        body = target.read_bytes()
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
+            ctype += "; charset=utf-8"
+        start_response(
+            "200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body))), ("Cache-Control", "no-cache")]
+        )
+        return [body] if environ.get("REQUEST_METHOD") == "GET" else [b""]
+
+
+def build_app() -> DevServer:
+    server = DevServer()
+    from lib import storage
+
+    server.mount(storage.LOCAL_PREFIX, storage.local_app)
+    return server
+
+
+def serve(host: str = "127.0.0.1", port: int = 3000, threads: int = 16) -> None:
+    from waitress import serve as waitress_serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = build_app()
+    log.info("serving %d functions on http://%s:%d", len(app.routes), host, port)
+    waitress_serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="nofx-dev",
+        channel_timeout=120,
+        connection_limit=256,
+        backlog=256,
+    )
+
+
+def routes_table() -> list[str]:
+    return [f"{r.template}  <-  {r.file.relative_to(settings.ROOT)}" for r in build_app().routes]
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m lib.devserver`
+    serve()

@@ -1,0 +1,58 @@
+"""What GET /api/health reports: the database and the migrations applied to it."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from lib import db, migrate
+from lib.endpoint import Reply
+
+
+class AppliedMigration(BaseModel):
+    version: str
+    name: str
+    applied_at: datetime
+
+
+class DatabaseHealth(BaseModel):
+    ok: bool
+    server_version: str | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class Health(BaseModel):
+    status: str
+    database: DatabaseHealth
+    migrations: list[AppliedMigration]
+    pending_migrations: list[str]
+
+
+def check() -> Any:
+    started = time.perf_counter()
+    try:
+        with db.transaction() as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            version = row["server_version"] if row else "unknown"
+            applied = migrate.applied(conn)
+    except Exception as exc:  # noqa: BLE001 - health reports failures, it does not raise them
+        report = Health(
+            status="unavailable",
+            database=DatabaseHealth(ok=False, error=type(exc).__name__ + ": " + str(exc).splitlines()[0]),
+            migrations=[],
+            pending_migrations=[m.version for m in migrate.discover()],
+        )
+        return Reply(503, report)
+    latency = round((time.perf_counter() - started) * 1000, 2)
+    done = {m["version"] for m in applied}
+    pending = [m.version for m in migrate.discover() if m.version not in done]
+    return Health(
+        status="ok" if not pending else "migrations pending",
+        database=DatabaseHealth(ok=True, server_version=version, latency_ms=latency),
+        migrations=[AppliedMigration(**m) for m in applied],
+        pending_migrations=pending,
+    )

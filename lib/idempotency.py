@@ -1,0 +1,142 @@
+"""The Idempotency-Key protocol for POSTs (after Stripe's).
+
+The first request under a key stores the request's fingerprint and, when it
+succeeds, its response; a repeat with the same body replays the stored
+response with `Idempotent-Replayed: true`; the same key with another body is a
+409. Error responses are not stored: the writes they made are rolled back, so
+the client may retry under the same key.
+
+Two modes:
+- atomic (default): the key row is inserted in the request's own transaction.
+  A concurrent request with the same key blocks on that row's unique index
+  until the first commits, then replays its response: exactly one executes.
+- separate: for handlers that commit in several steps (execute). The key is
+  claimed in its own short transaction; a concurrent duplicate gets 409
+  "in progress" with Retry-After instead of waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lib import db
+from lib.problems import Problem
+
+if TYPE_CHECKING:
+    from lib.endpoint import Context, Operation, Reply
+
+CLAIM = """
+INSERT INTO public.idempotency_keys (scope, key, fingerprint, status)
+VALUES (%(scope)s, %(key)s, %(fingerprint)s, 'processing')
+ON CONFLICT (scope, key) DO NOTHING
+RETURNING key
+"""
+LOOKUP = """
+SELECT fingerprint, status, response_status, response_headers, response_body
+  FROM public.idempotency_keys WHERE scope = %(scope)s AND key = %(key)s
+"""
+COMPLETE = """
+UPDATE public.idempotency_keys
+   SET status = 'completed', response_status = %(status)s, response_headers = %(headers)s,
+       response_body = %(body)s, completed_at = now()
+ WHERE scope = %(scope)s AND key = %(key)s
+"""
+RELEASE = "DELETE FROM public.idempotency_keys WHERE scope = %(scope)s AND key = %(key)s AND status = 'processing'"
+
+KEPT_HEADERS = ("Location",)
+
+
+def fingerprint(ctx: Context) -> str:
+    request = ctx.request
+    canonical = json.dumps(ctx.raw_body, sort_keys=True, separators=(",", ":")) if ctx.raw_body is not None else ""
+    material = f"{request.method}\n{request.path}\n{canonical}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def scope(ctx: Context) -> str:
+    who = ctx.principal.subject if ctx.principal is not None else "anonymous"
+    return f"{who}|{ctx.request.method} {ctx.request.path}"
+
+
+def _check_key(key: str) -> None:
+    if not 1 <= len(key) <= 255:
+        raise Problem(
+            422,
+            "header.Idempotency-Key: must be 1 to 255 characters",
+            type="invalid-input",
+            errors=[{"loc": ["header", "Idempotency-Key"], "msg": "must be 1 to 255 characters"}],
+        )
+
+
+def _replay_or_conflict(row: dict[str, Any] | None, fp: str) -> Reply:
+    from lib.endpoint import Reply
+
+    if row is None:  # the other request rolled back between our two statements
+        raise Problem(
+            409,
+            "a request with this Idempotency-Key just failed; retry",
+            type="idempotency-retry",
+            headers={"Retry-After": "1"},
+        )
+    if row["fingerprint"] != fp:
+        raise Problem(
+            409,
+            "this Idempotency-Key was used with a different request body; use a new key",
+            type="idempotency-key-reused",
+        )
+    if row["status"] != "completed":
+        raise Problem(
+            409,
+            "a request with this Idempotency-Key is still in progress; retry later",
+            type="idempotency-in-progress",
+            headers={"Retry-After": "2"},
+        )
+    stored = row["response_headers"] or {}
+    headers = {k: v for k, v in stored.items() if k in KEPT_HEADERS}
+    headers["Idempotent-Replayed"] = "true"
+    return Reply(
+        row["response_status"],
+        (row["response_body"] or "").encode(),
+        headers,
+        stored.get("Content-Type", "application/json"),
+    )
+
+
+def _store_args(reply: Reply, params: dict[str, Any]) -> dict[str, Any]:
+    headers = {k: v for k, v in reply.headers.items() if k in KEPT_HEADERS}
+    headers["Content-Type"] = reply.content_type
+    return {**params, "status": reply.status, "headers": json.dumps(headers), "body": reply.encode().decode()}
+
+
+def run(op: Operation, ctx: Context, key: str, invoke: Callable[[], Reply]) -> Reply:
+    _check_key(key)
+    params = {"scope": scope(ctx), "key": key, "fingerprint": fingerprint(ctx)}
+    if op.idempotency == "atomic":
+        conn = ctx.conn
+        if conn.execute(CLAIM, params).fetchone() is None:
+            return _replay_or_conflict(conn.execute(LOOKUP, params).fetchone(), params["fingerprint"])
+        reply = invoke()
+        if 200 <= reply.status < 300:
+            conn.execute(COMPLETE, _store_args(reply, params))
+        return reply
+
+    with db.transaction() as conn:
+        claimed = conn.execute(CLAIM, params).fetchone() is not None
+        existing = None if claimed else conn.execute(LOOKUP, params).fetchone()
+    if not claimed:
+        return _replay_or_conflict(existing, params["fingerprint"])
+    try:
+        reply = invoke()
+    except BaseException:
+        with db.transaction() as conn:
+            conn.execute(RELEASE, params)
+        raise
+    with db.transaction() as conn:
+        if 200 <= reply.status < 300:
+            conn.execute(COMPLETE, _store_args(reply, params))
+        else:
+            conn.execute(RELEASE, params)
+    return reply

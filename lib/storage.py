@@ -1,0 +1,162 @@
+"""Snapshots and artifacts: Supabase Storage in production, a local folder here.
+
+Both hand out signed, expiring URLs. The local backend signs with HMAC-SHA256
+over the object key and the expiry (NOFX_STORAGE_SIGNING_KEY) and is served by
+the dev server under /_storage/. Objects are content-addressed by their
+callers (snapshots are named by their digest), so writing one that a rolled
+back transaction never referenced leaves a harmless orphan, never a lie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import mimetypes
+import time
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, quote
+
+from lib import settings
+
+LOCAL_PREFIX = "/_storage/"
+DEFAULT_TTL = 15 * 60
+
+
+class Storage(Protocol):
+    def put(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def signed_url(self, key: str, expires_in: int = DEFAULT_TTL) -> str: ...
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"invalid storage key {key!r}")
+    return key
+
+
+class LocalStorage:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or settings.data_dir() / "storage"
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{time.monotonic_ns()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def signed_url(self, key: str, expires_in: int = DEFAULT_TTL) -> str:
+        expires = int(time.time()) + expires_in
+        return (
+            f"{settings.public_url()}{LOCAL_PREFIX}{quote(_check_key(key))}?expires={expires}&sig={sign(key, expires)}"
+        )
+
+
+class SupabaseStorage:
+    """Supabase Storage through the official client (storage3)."""
+
+    def __init__(self, url: str, service_key: str, bucket: str) -> None:
+        from supabase import create_client
+
+        self.client = create_client(url, service_key)
+        self.bucket = bucket
+
+    def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        self.client.storage.from_(self.bucket).upload(
+            _check_key(key), data, {"content-type": content_type, "upsert": "true"}
+        )
+
+    def get(self, key: str) -> bytes:
+        return bytes(self.client.storage.from_(self.bucket).download(_check_key(key)))
+
+    def signed_url(self, key: str, expires_in: int = DEFAULT_TTL) -> str:
+        answer = self.client.storage.from_(self.bucket).create_signed_url(_check_key(key), expires_in)
+        return str(answer.get("signedURL") or answer.get("signedUrl"))
+
+
+_backend: Storage | None = None
+
+
+def backend() -> Storage:
+    global _backend
+    if _backend is None:
+        url, key = settings.env("SUPABASE_URL"), settings.env("SUPABASE_SERVICE_ROLE_KEY")
+        if url and key:
+            _backend = SupabaseStorage(url, key, settings.env("NOFX_STORAGE_BUCKET", "nofx") or "nofx")
+        elif settings.on_vercel():
+            raise RuntimeError("set SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY: Vercel's disk does not persist")
+        else:
+            _backend = LocalStorage()
+    return _backend
+
+
+def put_json(key_prefix: str, value: Any) -> tuple[str, str]:
+    """Store a JSON document under its digest; returns (key, sha256 digest)."""
+    data = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    key = f"{key_prefix.rstrip('/')}/{digest}.json"
+    backend().put(key, data)
+    return key, digest
+
+
+# ------------------------------------------------------- local signing ----
+
+
+def _signing_key() -> bytes:
+    secret = settings.secret("NOFX_STORAGE_SIGNING_KEY")
+    if not secret:
+        raise RuntimeError("NOFX_STORAGE_SIGNING_KEY is not set")
+    return secret.encode()
+
+
+def sign(key: str, expires: int) -> str:
+    return hmac.new(_signing_key(), f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_signature(key: str, expires: str | None, sig: str | None, now: float | None = None) -> str | None:
+    """None when the URL is good, else why it is not."""
+    if not expires or not sig or not expires.isdigit():
+        return "missing or malformed signature"
+    if not hmac.compare_digest(sign(key, int(expires)), sig):
+        return "signature does not match"
+    if int(expires) < (time.time() if now is None else now):
+        return "expired"
+    return None
+
+
+def local_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """Serves signed URLs of the local backend (mounted by the dev server)."""
+    from urllib.parse import unquote
+
+    key = unquote(environ.get("PATH_INFO", "")[len(LOCAL_PREFIX) :])
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    why = check_signature(key, (query.get("expires") or [None])[0], (query.get("sig") or [None])[0])
+    storage = LocalStorage()
+    if why is None:
+        try:
+            body = storage.get(key)
+        except (FileNotFoundError, ValueError):
+            why = "no such object"
+    if why is not None:
+        status = {"expired": 410, "no such object": 404}.get(why, 403)
+        doc = json.dumps(
+            {"type": "about:blank", "title": "Signed URL rejected", "status": status, "detail": why}
+        ).encode()
+        start_response(
+            f"{status} Rejected", [("Content-Type", "application/problem+json"), ("Content-Length", str(len(doc)))]
+        )
+        return [doc]
+    ctype = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    start_response(
+        "200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body))), ("Cache-Control", "private, no-store")]
+    )
+    return [body]

@@ -1,0 +1,130 @@
+"""Shared fixtures: a fresh, migrated database per test session on the real
+PostgreSQL (DATABASE_URL's server if set, else the embedded one), tokens per
+role, an in-process client over the dev server's router, and a real server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from lib import auth, db, flags, migrate
+from tests.support.wsgi_client import Client
+
+ROLES = ("viewer", "planner", "approver", "admin")
+
+
+def _server_admin_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from lib import embedded_db
+
+    return embedded_db.server_url("postgres")
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database of this session's own, migrated, dropped at the end."""
+    admin_url = _server_admin_url()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"nofx_test_{worker}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(admin_url, name)
+    migrate.migrate(url)
+    for flag in flags.FLAGS:  # they ship dark; the suite runs with both switched on
+        set_flag(url, flag, True)
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    db.use(url)
+    yield url
+    db.use(None)
+    if previous is None:
+        os.environ.pop("DATABASE_URL", None)
+    else:
+        os.environ["DATABASE_URL"] = previous
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    with db.connect(database_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def tokens(database_url: str) -> dict[str, str]:
+    return {role: auth.mint_token(role, subject=str(uuid.uuid5(uuid.NAMESPACE_URL, role))) for role in ROLES}
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str):
+    from lib.devserver import build_app
+
+    return build_app()
+
+
+@pytest.fixture(scope="session")
+def client(app) -> Client:
+    return Client(app)
+
+
+def set_flag(url: str, name: str, enabled: bool) -> None:
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("UPDATE public.config SET value = %s::jsonb WHERE key = %s", ("true" if enabled else "false", name))
+    flags.forget()
+
+
+@pytest.fixture
+def features(database_url: str):
+    """Switch flags for one test; restores them after."""
+    changed: list[str] = []
+
+    def switch(name: str, enabled: bool) -> None:
+        changed.append(name)
+        set_flag(database_url, name, enabled)
+
+    yield switch
+    for name in changed:
+        set_flag(database_url, name, True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(app) -> Iterator[str]:
+    """The dev server's app on a real waitress server in this process."""
+    from waitress.server import create_server
+
+    port = _free_port()
+    server = create_server(app, host="127.0.0.1", port=port, threads=16, ident="nofx-test")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.05)
+    yield base
+    server.close()
