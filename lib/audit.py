@@ -23,13 +23,17 @@ INSERT = """
 INSERT INTO public.audit_log
   (chain, occurred_at, actor, actor_role, action, plan_id, step_id,
    backlog_item_ids, pack_ids, content, snapshot_key, snapshot_digest, prev_hash, hash)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', '')
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s::text[], %s::text[], %s, %s, %s, '', '')
 RETURNING id, seq, hash
 """
 
 
 def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def ids_digest(sorted_ids: list[str]) -> dict[str, Any]:
+    return {"count": len(sorted_ids), "sha256": hashlib.sha256("\n".join(sorted_ids).encode()).hexdigest()}
 
 
 def chain_for(plan_id: UUID | str | None) -> str:
@@ -63,7 +67,9 @@ def record(
             "actor_source": getattr(actor, "source", "system"),
             "plan_id": str(plan_id) if plan_id else None,
             "step_id": str(step_id) if step_id else None,
-            "backlog_item_ids": items,
+            # a plan may link 100,000 items: the entry hashes their digest, and
+            # verification recomputes it from the backlog_item_ids column
+            "backlog_items": ids_digest(items),
             "pack_ids": packs,
             "details": dict(details or {}),
             "occurred_at": occurred_at,
@@ -144,7 +150,7 @@ def _columns_disagree(row: Mapping[str, Any]) -> str | None:
         "actor": row["actor"],
         "plan_id": str(row["plan_id"]) if row["plan_id"] else None,
         "step_id": str(row["step_id"]) if row["step_id"] else None,
-        "backlog_item_ids": sorted(row["backlog_item_ids"] or []),
+        "backlog_items": ids_digest(sorted(row["backlog_item_ids"] or [])),
         "pack_ids": sorted(row["pack_ids"] or []),
         "snapshot_digest": row["snapshot_digest"],
     }

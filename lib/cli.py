@@ -66,6 +66,32 @@ def _db_url(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("plan-file")
+def _plan_file(args: argparse.Namespace) -> int:
+    """Plan a backlog JSON file and print the stages; no database needed."""
+    from pathlib import Path
+
+    from lib.gates import structural
+    from lib.planner import PlanOptions, build_plan, files
+
+    backlog, tools = files.load(Path(args.file))
+    draft = build_plan(backlog, tools, {}, PlanOptions(max_parallel=args.max_parallel))
+    keys = {s.id: s.item_key for s in draft.steps}
+    for number, stage in enumerate(draft.stages):
+        print(f"stage {number}: {', '.join(keys[i] for i in stage)}")
+    t = draft.totals
+    print(
+        f"\n{t.steps} steps in {t.stages} stages; critical path {' -> '.join(keys[i] for i in t.critical_path)}"
+        f" ({t.critical_path_ms / 60000:.1f} min); estimated cost ${t.est_cost_usd:.2f}"
+        + ("" if t.cost_complete else f" + {t.unknown_cost_steps} step(s) of unknown price")
+    )
+    gate = structural.evaluate(draft)
+    print(f"structural gate: {gate.verdict} ({gate.score})")
+    for finding in gate.findings:
+        print(f"  [{finding.severity}] {finding.message}\n         -> {finding.remediation}")
+    return 0 if gate.verdict != "block" else 2
+
+
 @command("db-stop")
 def _db_stop(args: argparse.Namespace) -> int:
     from lib import embedded_db
@@ -122,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--subject")
     tok.add_argument("--email")
     tok.add_argument("--ttl", type=int, default=12 * 3600, help="seconds (default 12 h)")
+    pf = sub.add_parser("plan-file", help="plan a backlog JSON file and print the stages (no database)")
+    pf.add_argument("file")
+    pf.add_argument("--max-parallel", type=int, default=8)
     sub.add_parser("migrate", help="apply the migrations")
     sub.add_parser("seed", help="load supabase/seed.sql")
     sub.add_parser("db-url", help="print the database URL in use")

@@ -35,18 +35,40 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
+def _create_database(admin_url: str, name: str, template: str | None = None) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if template:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+        else:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return _with_database(admin_url, name)
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A database of this session's own, migrated, dropped at the end."""
+def template_database() -> Iterator[str]:
+    """A migrated database nobody connects to, cloned for each test database."""
     admin_url = _server_admin_url()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"nofx_test_{worker}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(admin_url, name)
+    name = f"nofx_tpl_{worker}_{uuid.uuid4().hex[:8]}"
+    url = _create_database(admin_url, name)
     migrate.migrate(url)
     for flag in flags.FLAGS:  # they ship dark; the suite runs with both switched on
         set_flag(url, flag, True)
+    yield name
+    _drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def database_url(template_database: str) -> Iterator[str]:
+    """The session's database: a fresh clone of the migrated template."""
+    admin_url = _server_admin_url()
+    name = template_database.replace("nofx_tpl_", "nofx_test_")
+    url = _create_database(admin_url, name, template=template_database)
     previous = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = url
     db.use(url)
@@ -56,8 +78,26 @@ def database_url() -> Iterator[str]:
         os.environ.pop("DATABASE_URL", None)
     else:
         os.environ["DATABASE_URL"] = previous
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _drop_database(admin_url, name)
+
+
+@pytest.fixture
+def fresh_database(template_database: str, database_url: str) -> Iterator[str]:
+    """A database of this test's own (for 'every open item' style tests);
+    the process points at it for the test, then back at the session's."""
+    admin_url = _server_admin_url()
+    name = f"nofx_fresh_{uuid.uuid4().hex[:10]}"
+    url = _create_database(admin_url, name, template=template_database)
+    os.environ["DATABASE_URL"] = url
+    db.use(url)
+    flags.forget()
+    try:
+        yield url
+    finally:
+        os.environ["DATABASE_URL"] = database_url
+        db.use(database_url)
+        flags.forget()
+        _drop_database(admin_url, name)
 
 
 @pytest.fixture
@@ -92,15 +132,15 @@ def set_flag(url: str, name: str, enabled: bool) -> None:
 @pytest.fixture
 def features(database_url: str):
     """Switch flags for one test; restores them after."""
-    changed: list[str] = []
+    changed: list[tuple[str, str]] = []
 
     def switch(name: str, enabled: bool) -> None:
-        changed.append(name)
-        set_flag(database_url, name, enabled)
+        changed.append((os.environ["DATABASE_URL"], name))
+        set_flag(os.environ["DATABASE_URL"], name, enabled)
 
     yield switch
-    for name in changed:
-        set_flag(database_url, name, True)
+    for url, name in changed:
+        set_flag(url, name, True)
 
 
 def _free_port() -> int:

@@ -1,0 +1,28 @@
+"""POST /api/auto-planner/plan: build a plan from backlog items (planner).
+
+`{backlog_item_ids?, pack_ids?, options?}`; no ids means every open item.
+201 `{plan, steps, evaluations, verdict}`; 200 when an open plan for the same
+input already exists, or for a dry run. 403 feature-disabled when
+FEATURE_AUTO_PLANNER is off.
+"""
+
+from lib import planning
+from lib.endpoint import Endpoint, Reply
+
+app = Endpoint("/api/auto-planner/plan", tags=["planner"])
+
+
+@app.post(
+    role="planner",
+    flag="FEATURE_AUTO_PLANNER",
+    body=planning.PlanRequest,
+    response=planning.PlanCreated,
+    status=201,
+    max_body=8 << 20,
+    problems=(422,),
+)
+def plan(ctx):
+    """Plan the backlog: stages, tokens, rollback, gate verdicts; persisted in one transaction."""
+    key = ctx.request.header("idempotency-key")
+    status, body = planning.create(ctx.conn, ctx.body, ctx.principal, key)
+    return Reply(status, body, headers={"Location": f"/api/plans/{body.plan.id}"} if status == 201 else {})

@@ -1,0 +1,19 @@
+"""GET /api/plans/:planId: the plan, its steps and their statuses (viewer)."""
+
+from pydantic import BaseModel, Field
+
+from lib import planning
+from lib.endpoint import Endpoint
+
+app = Endpoint("/api/plans/{planId}", tags=["planner"])
+
+
+class StepPage(BaseModel):
+    limit: int = Field(default=planning.MAX_STEPS_IN_RESPONSE, ge=1, le=planning.MAX_STEPS_IN_RESPONSE)
+    offset: int = Field(default=0, ge=0)
+
+
+@app.get(role="viewer", query=StepPage, response=planning.PlanCreated, problems=(404,))
+def read(ctx):
+    """A stored plan with its steps (paged by stage and position)."""
+    return planning.plan_detail(ctx.conn, ctx.uuid_param("planId"), limit=ctx.query.limit, offset=ctx.query.offset)

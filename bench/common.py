@@ -1,0 +1,130 @@
+"""What every benchmark shares: a database of its own, a server, timing."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from lib import auth, migrate, settings
+
+
+def admin_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from lib import embedded_db
+
+    return embedded_db.server_url("postgres")
+
+
+@contextmanager
+def scratch_database(label: str) -> Iterator[str]:
+    """A migrated database for one benchmark, dropped afterwards."""
+    admin = admin_url()
+    name = f"nofx_bench_{label}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin)
+    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+    migrate.migrate(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE config SET value = 'true' WHERE key LIKE 'FEATURE\\_%'")
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def dev_server(database_url: str, threads: int = 16) -> Iterator[tuple[str, int]]:
+    """The dev server in its own process, as a user would run it."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "NOFX_DB_POOL_MAX": str(max(8, threads))}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", f"from lib import devserver; devserver.serve('127.0.0.1', {port}, threads={threads})"],
+        cwd=settings.ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                status, _ = request("127.0.0.1", port, "GET", "/api/health")
+                if status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def request(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    conn: http.client.HTTPConnection | None = None,
+) -> tuple[int, Any]:
+    own = conn is None
+    conn = conn or http.client.HTTPConnection(host, port, timeout=600)
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=hdrs)
+    response = conn.getresponse()
+    data = response.read()
+    if own:
+        conn.close()
+    return response.status, (json.loads(data) if data else None)
+
+
+def token(role: str) -> str:
+    return auth.mint_token(role, email=f"bench-{role}@nofx.local")
+
+
+def timed(fn: Callable[[], Any], runs: int, warmup: int = 1) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]

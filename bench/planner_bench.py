@@ -1,0 +1,158 @@
+"""Planner: pure planning time and the endpoint end to end (HTTP in, persisted,
+event emitted) for generated backlogs, beside the floor measured in the same
+run: networkx's topological generations alone, plus a COPY of the same step rows.
+
+    python -m bench.planner_bench [sizes...]
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import uuid
+from typing import Any
+
+import networkx as nx
+import psycopg
+
+from bench.common import dev_server, median_ms, request, scratch_database, timed, token
+from lib import planning
+from lib.planner import BacklogItem, PlanOptions, build_plan
+from lib.runtime import gc_paused
+
+RUNS = {1_000: 7, 10_000: 5, 100_000: 3}
+PACKS = ["payments", "onboarding", "analytics", "platform"]
+TOOLS = ["ci.test", "build.image", "deploy.staging", "builtin.echo", "notify.slack"]
+
+
+def generate(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """n items, about three dependencies each on earlier items (a DAG)."""
+    rng = random.Random(seed)
+    ids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(n)]
+    rows = []
+    for i, item_id in enumerate(ids):
+        window = ids[max(0, i - 200) : i]
+        deps = rng.sample(window, min(len(window), 3))
+        rows.append(
+            {
+                "id": item_id,
+                "key": f"GEN-{i}",
+                "title": f"generated item {i}",
+                "pack_id": PACKS[i % len(PACKS)],
+                "tool_id": TOOLS[rng.randrange(len(TOOLS))],
+                "inputs": {"n": i, "service": f"svc-{i % 40}"},
+                "priority": rng.randint(1, 5),
+                "depends_on": deps,
+            }
+        )
+    return rows
+
+
+def load(url: str, rows: list[dict[str, Any]]) -> None:
+    seed_sql = (__import__("lib.settings", fromlist=["ROOT"]).ROOT / "supabase" / "seed.sql").read_text()
+    with psycopg.connect(url) as conn:
+        conn.execute(seed_sql)  # the tool registry and packs
+        conn.execute("DELETE FROM backlog_items")
+        with conn.cursor().copy(
+            "COPY backlog_items (id, key, title, pack_id, tool_id, inputs, priority, depends_on) FROM STDIN"
+        ) as copy:
+            for r in rows:
+                copy.write_row(
+                    (
+                        r["id"],
+                        r["key"],
+                        r["title"],
+                        r["pack_id"],
+                        r["tool_id"],
+                        json.dumps(r["inputs"]),
+                        r["priority"],
+                        r["depends_on"],
+                    )
+                )
+        conn.commit()
+        conn.execute("ANALYZE")
+
+
+def floor_networkx(rows: list[dict[str, Any]]) -> None:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(r["id"] for r in rows)
+    graph.add_edges_from((d, r["id"]) for r in rows for d in r["depends_on"])
+    list(nx.topological_generations(graph))
+
+
+def floor_copy(url: str, draft: Any) -> float:
+    with psycopg.connect(url, prepare_threshold=None) as conn:
+        conn.execute("CREATE TEMP TABLE floor_steps (LIKE plan_steps INCLUDING ALL)")
+        plan_id = str(uuid.uuid4())
+        samples = []
+        for _ in range(3):
+            import time
+
+            start = time.perf_counter()
+            with conn.cursor().copy(f"COPY floor_steps ({', '.join(planning.STEP_COLUMNS)}) FROM STDIN") as copy:
+                for row in planning._step_rows(plan_id, draft):
+                    copy.write_row(row)
+            samples.append(time.perf_counter() - start)
+            conn.execute("TRUNCATE floor_steps")
+        conn.rollback()
+    return sorted(samples)[1]
+
+
+def measure(n: int) -> dict[str, Any]:
+    rows = generate(n)
+    backlog = {r["id"]: BacklogItem.model_validate({**r, "status": "open"}) for r in rows}
+    runs = RUNS.get(n, 3)
+    with scratch_database(f"plan{n}") as url:
+        load(url, rows)
+        with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+            tools, stats = planning.load_tools(conn), planning.load_stats(conn)
+        # Both measured as the endpoint runs them: with the collector paused.
+        with gc_paused():
+            pure = timed(lambda: build_plan(backlog, tools, stats, PlanOptions()), runs)
+            nx_floor = timed(lambda: floor_networkx(rows), runs)
+        copy_floor = floor_copy(url, build_plan(backlog, tools, stats, PlanOptions()))
+        planner_token = token("planner")
+        with dev_server(url) as (host, port):
+            counter = iter(range(10**6))
+
+            def call() -> None:
+                body = {"options": {"title": f"bench {next(counter)}"}}
+                status, answer = request(host, port, "POST", "/api/auto-planner/plan", body, planner_token)
+                assert status == 201, (status, answer)
+                assert answer["plan"]["totals"]["steps"] == n
+
+            e2e = timed(call, runs)
+    floor = median_ms(nx_floor) + copy_floor * 1000
+    return {
+        "items": n,
+        "pure_ms": median_ms(pure),
+        "e2e_ms": median_ms(e2e),
+        "nx_floor_ms": median_ms(nx_floor),
+        "copy_floor_ms": copy_floor * 1000,
+        "ratio": median_ms(e2e) / floor,
+        "runs": runs,
+    }
+
+
+def run(sizes: list[int]) -> list[dict[str, Any]]:
+    return [measure(n) for n in sizes]
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| items | pure plan (median) | endpoint end to end (median) | floor: nx generations + COPY "
+        "| end to end / floor | runs |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['items']:,} | {r['pure_ms']:.0f} ms | {r['e2e_ms']:.0f} ms | "
+            f"{r['nx_floor_ms']:.0f} + {r['copy_floor_ms']:.0f} ms | {r['ratio']:.2f}× | {r['runs']} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sizes = [int(a) for a in sys.argv[1:]] or [1_000, 10_000, 100_000]
+    print(table(run(sizes)))

@@ -1,0 +1,1 @@
+"""The gate evaluators: structural, risk, compliance and resource."""

@@ -1,0 +1,142 @@
+"""The structural gate: is the plan's graph sound enough to run?
+
+Blocks on cycles, missing or cancelled dependencies, unknown tools, duplicate
+idempotency tokens, steps that depend on steps outside the plan, and mutating
+steps without rollback instructions. Warns past the depth and width limits.
+A finished dependency is satisfied; it is reported for information only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from lib.gates.models import GateResult, result
+from lib.planner.models import Finding, PlanDraft
+
+
+@dataclass(frozen=True)
+class StructuralLimits:
+    max_depth: int = 200
+    max_width: int = 500
+
+
+def evaluate(draft: PlanDraft, limits: StructuralLimits = StructuralLimits()) -> GateResult:
+    findings: list[Finding] = []
+    by_id = {s.id: s for s in draft.steps}
+    key_of = {s.item_key: s.id for s in draft.steps}
+
+    for cycle in draft.graph.cycles:
+        findings.append(
+            Finding(
+                code="structural.cycle",
+                severity="block",
+                message=f"dependency cycle: {' -> '.join(cycle.path)} (members: {', '.join(cycle.members)})",
+                remediation=f"remove one dependency in the loop {' -> '.join(cycle.path)}, e.g. make "
+                f"{cycle.path[0]} stop waiting for {cycle.path[-2]}",
+                step_id=key_of.get(cycle.members[0]),
+                item_key=cycle.members[0],
+            )
+        )
+    for issue in draft.graph.dependency_issues:
+        waiting = key_of.get(issue.item_key)
+        if issue.reason == "missing":
+            findings.append(
+                Finding(
+                    code="structural.missing_dependency",
+                    severity="block",
+                    step_id=waiting,
+                    item_key=issue.item_key,
+                    message=f"{issue.item_key} depends on {issue.depends_on}, which is not in the backlog",
+                    remediation=f"restore the item {issue.depends_on} or remove it from "
+                    f"{issue.item_key}'s dependencies",
+                )
+            )
+        elif issue.reason == "cancelled":
+            findings.append(
+                Finding(
+                    code="structural.cancelled_dependency",
+                    severity="block",
+                    step_id=waiting,
+                    item_key=issue.item_key,
+                    message=f"{issue.item_key} depends on {issue.depends_on}, which was cancelled",
+                    remediation=f"reopen {issue.depends_on}, or drop the dependency if {issue.item_key} "
+                    "no longer needs it",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    code="structural.dependency_done",
+                    severity="info",
+                    step_id=waiting,
+                    item_key=issue.item_key,
+                    message=f"{issue.item_key} depends on {issue.depends_on}, which is already done",
+                    remediation="nothing to do: the dependency counts as satisfied",
+                )
+            )
+    for tool_id in draft.graph.unknown_tools:
+        findings.append(
+            Finding(
+                code="structural.unknown_tool",
+                severity="block",
+                message=f"tool {tool_id} is not in the registry",
+                remediation=f"register {tool_id} in the tools table or point the items at an existing tool",
+            )
+        )
+    for token, count in Counter(s.idempotency_token for s in draft.steps).items():
+        if count > 1:
+            findings.append(
+                Finding(
+                    code="structural.duplicate_token",
+                    severity="block",
+                    message=f"{count} steps share the idempotency token {token}: a tool would run only one of them",
+                    remediation="give the items distinct inputs, or merge the duplicate backlog items",
+                )
+            )
+    for step in draft.steps:
+        outside = [d for d in step.depends_on if d not in by_id]
+        if outside:
+            findings.append(
+                Finding(
+                    code="structural.orphan_dependency",
+                    severity="block",
+                    step_id=step.id,
+                    item_key=step.item_key,
+                    message=f"{step.item_key} waits for {len(outside)} step(s) that are not in this plan",
+                    remediation="re-plan so that every dependency is part of the plan",
+                )
+            )
+    for step_id in draft.graph.rollback_gaps:
+        step = by_id[step_id]
+        reason = (step.rollback or {}).get("reason", "no rollback instructions")
+        findings.append(
+            Finding(
+                code="structural.no_rollback",
+                severity="block",
+                step_id=step_id,
+                item_key=step.item_key,
+                message=f"{step.item_key}: {reason}",
+                remediation=f"add a rollback_template to tool {step.tool_id} (or the inputs it references to "
+                f"{step.item_key}), so this change can be undone",
+            )
+        )
+    if draft.graph.depth > limits.max_depth:
+        findings.append(
+            Finding(
+                code="structural.too_deep",
+                severity="warn",
+                message=f"{draft.graph.depth} stages, more than the limit of {limits.max_depth}",
+                remediation="split the backlog into several plans, or raise max_parallel if stages are capacity-bound",
+            )
+        )
+    if draft.graph.max_width > limits.max_width:
+        findings.append(
+            Finding(
+                code="structural.too_wide",
+                severity="warn",
+                message=f"a stage holds {draft.graph.max_width} steps, more than the limit of {limits.max_width}",
+                remediation="lower max_parallel so no stage fans out that far",
+            )
+        )
+    return result("structural", findings)

@@ -1,0 +1,72 @@
+"""Rollback instructions per step, rendered from the tool's template.
+
+A template is JSON whose strings may hold {{inputs.x}}, {{item.key}} or
+{{step.token}}. A tool that does not mutate needs no rollback; a mutating tool
+without a template, or a template naming an input the item lacks, is a gap
+the structural gate reports; it is never a crash.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lib.planner.models import BacklogItem, Tool
+
+PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+(?:\.[A-Za-z0-9_-]+)+)\s*\}\}")
+
+
+def _lookup(path: str, scope: dict[str, Any]) -> Any:
+    value: Any = scope
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(path)
+        value = value[part]
+    return value
+
+
+def _render(node: Any, scope: dict[str, Any], missing: list[str]) -> Any:
+    if isinstance(node, str):
+        whole = PLACEHOLDER.fullmatch(node)
+        if whole:  # a lone placeholder keeps the value's own type
+            try:
+                return _lookup(whole.group(1), scope)
+            except KeyError:
+                missing.append(whole.group(1))
+                return None
+
+        def substitute(match: re.Match[str]) -> str:
+            try:
+                return str(_lookup(match.group(1), scope))
+            except KeyError:
+                missing.append(match.group(1))
+                return ""
+
+        return PLACEHOLDER.sub(substitute, node)
+    if isinstance(node, dict):
+        return {k: _render(v, scope, missing) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_render(v, scope, missing) for v in node]
+    return node
+
+
+def instructions(item: BacklogItem, tool: Tool | None, token: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(rollback, gap): the rendered instructions, or None and why not."""
+    if tool is None:
+        return None, f"tool {item.tool_id} is not in the registry"
+    if not tool.mutating:
+        return {"action": "none", "reason": f"{tool.id} does not change anything"}, None
+    template = tool.rollback_template
+    if not template:
+        return None, f"{tool.id} changes things but has no rollback template"
+    scope = {"inputs": item.inputs, "item": {"id": item.id, "key": item.key}, "step": {"token": token}}
+    missing: list[str] = []
+    rendered = _render(template, scope, missing)
+    if missing:
+        return None, f"rollback template of {tool.id} needs {', '.join(sorted(set(missing)))}, which {item.key} lacks"
+    return {
+        "action": "run_tool",
+        "tool_id": rendered.get("tool_id", tool.id),
+        "inputs": rendered.get("inputs", {}),
+        "idempotency_token": token + "-rollback",
+    }, None

@@ -1,0 +1,77 @@
+"""Deterministic identities: the plan's input fingerprint and each step's
+idempotency token. The same backlog snapshot and options give the same
+fingerprint, hence the same tokens, so a re-planned or retried step presents
+the same Idempotency-Key to its tool and never acts twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from lib.planner.models import BacklogItem, PlanOptions, Tool
+
+TOKEN_PREFIX = "nofx_"  # noqa: S105 - a label, not a secret
+
+
+# One encoder for every call: json.dumps with options builds a new one each time.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def canonical(value: Any) -> str:
+    return _ENCODER.encode(value)
+
+
+def item_line(item: BacklogItem) -> str:
+    """Everything about an item that the plan depends on, canonically encoded."""
+    return _ENCODER.encode(
+        [
+            item.id,
+            item.key,
+            item.title,
+            item.description,
+            item.pack_id,
+            item.tool_id,
+            item.priority,
+            item.estimate_minutes,
+            item.status,
+            item.depends_on,
+            item.tags,
+            item.environment,
+            item.inputs,
+        ]
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(
+    items: Iterable[BacklogItem],
+    tools: Mapping[str, Tool],
+    options: PlanOptions,
+    selected_ids: Iterable[str] | None,
+    lines: Mapping[str, str] | None = None,
+) -> str:
+    """What the plan was made from: the items as they are, the tools they use,
+    what was selected, and every option except dry_run. `lines` (item id ->
+    item_line) saves encoding the items twice."""
+    parts = []
+    used_tools: set[str] = set()
+    for item in sorted(items, key=lambda i: i.id):
+        parts.append(lines[item.id] if lines is not None else item_line(item))
+        used_tools.add(item.tool_id)
+    for tool_id in sorted(used_tools):
+        tool = tools.get(tool_id)
+        parts.append(canonical(tool.model_dump() if tool else {"unknown": tool_id}))
+    parts.append(canonical(options.model_dump(exclude={"dry_run"})))
+    parts.append(canonical(sorted(selected_ids) if selected_ids is not None else "all-open"))
+    return _digest("\n".join(parts))
+
+
+def step_token(plan_fingerprint: str, line: str) -> str:
+    """The step's Idempotency-Key: the plan's fingerprint and the item's line
+    (its id, tool and inputs among the rest)."""
+    return TOKEN_PREFIX + _digest(f"{plan_fingerprint}|{line}")[:40]

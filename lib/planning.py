@@ -1,0 +1,540 @@
+"""The planning shell: load the backlog, plan (pure), persist in one transaction.
+
+The plan row and all its steps (one COPY), the gate verdict, the
+`plan.ready`/`plan.blocked` event and the audit entry commit together or not
+at all. An open plan for the same input fingerprint is returned instead of a
+duplicate; the partial unique index on plans decides races.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from lib import audit, events
+from lib.gates.models import GateResult
+from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats, build_plan
+from lib.problems import Problem
+from lib.runtime import gc_paused
+from lib.sqltext import uuid_array_literal
+
+OPEN_PLAN_STATUSES = ("draft", "ready", "blocked", "approved", "executing", "paused")
+MAX_STEPS_IN_RESPONSE = 2000
+
+ITEM_COLUMNS = """
+  id::text AS id, key, title, description, pack_id, tool_id, inputs, priority,
+  estimate_minutes::float8 AS estimate_minutes, status, depends_on::text[] AS depends_on, tags, environment
+"""
+
+
+# ------------------------------------------------------------- API models ----
+
+
+class PlanRequest(BaseModel):
+    """Plan the given items (or every open item when none are given)."""
+
+    model_config = ConfigDict(extra="forbid")
+    backlog_item_ids: list[UUID] | None = Field(default=None, max_length=100_000)
+    pack_ids: list[str] | None = Field(default=None, max_length=100)
+    options: PlanOptions = Field(default_factory=PlanOptions)
+
+
+class PlanView(BaseModel):
+    id: UUID
+    version: int
+    title: str
+    status: str
+    status_reason: str | None
+    verdict: str | None
+    score: int | None
+    source: str
+    input_fingerprint: str
+    options: dict[str, Any]
+    totals: dict[str, Any]
+    graph: dict[str, Any]
+    backlog_item_count: int = Field(description="items in the plan; each step names its backlog_item_id")
+    pack_ids: list[str]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# Step ids travel as text (a plan can hold 100,000 of them; UUID objects cost
+# more than the plan), and are documented as UUIDs.
+UuidText = Annotated[str, WithJsonSchema({"type": "string", "format": "uuid"})]
+
+
+class StepView(BaseModel):
+    id: UuidText
+    backlog_item_id: UuidText | None
+    item_key: str
+    title: str
+    pack_id: str
+    tool_id: str
+    stage: int
+    position: int
+    depends_on: list[UuidText]
+    idempotency_token: str
+    rollback: dict[str, Any] | None
+    inputs: dict[str, Any]
+    requires_approval: bool
+    status: str
+    est_duration_ms: int | None
+    est_cost_usd: float | None
+    cost_note: str | None
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    output: Any = None
+    error: str | None = None
+
+
+class PlanCreated(BaseModel):
+    plan: PlanView
+    steps: list[StepView]
+    steps_total: int
+    steps_truncated: bool
+    evaluations: list[GateResult]
+    verdict: str
+    reused: bool = Field(description="true when an open plan for the same input was returned instead")
+    dry_run: bool = False
+
+
+# ---------------------------------------------------------------- loading ----
+
+
+def load_tools(conn: Any) -> dict[str, Tool]:
+    rows = conn.execute(
+        "SELECT id, name, kind, category, mutating, sensitive, approval_policy, rollback_template, "
+        "cost_model, default_duration_ms, config FROM public.tools"
+    ).fetchall()
+    return {r["id"]: Tool.model_validate(r) for r in rows}
+
+
+def load_stats(conn: Any) -> dict[str, ToolStats]:
+    rows = conn.execute(
+        "SELECT tool_id, samples, p50_ms, p95_ms, avg_cost_usd::float8 AS avg_cost_usd, "
+        "avg_input_tokens::float8 AS avg_input_tokens, avg_output_tokens::float8 AS avg_output_tokens, "
+        "unknown_cost_samples FROM public.tool_metric_stats"
+    ).fetchall()
+    return {r["tool_id"]: ToolStats.model_validate(r) for r in rows}
+
+
+def _items(rows: list[dict[str, Any]]) -> dict[str, BacklogItem]:
+    return {r["id"]: BacklogItem.model_validate(r) for r in rows}
+
+
+def load_backlog(conn: Any, roots: list[str] | None) -> dict[str, BacklogItem]:
+    """The items a plan may touch: the roots (or every open item) and, through
+    open items, everything they depend on, closed dependencies included so the
+    planner can tell a finished dependency from a missing one."""
+    if roots is None:
+        backlog = _items(
+            conn.execute(
+                f"SELECT {ITEM_COLUMNS} FROM public.backlog_items WHERE status IN ('open', 'in_progress')"  # noqa: S608
+            ).fetchall()
+        )
+        referenced = {d for item in backlog.values() for d in item.depends_on} - backlog.keys()
+        if referenced:
+            backlog.update(
+                _items(
+                    conn.execute(
+                        f"SELECT {ITEM_COLUMNS} FROM public.backlog_items WHERE id = ANY(%s::uuid[])",  # noqa: S608
+                        (list(referenced),),
+                    ).fetchall()
+                )
+            )
+        return backlog
+    return _items(
+        conn.execute(
+            f"""
+        WITH RECURSIVE closure (id) AS (
+            SELECT unnest(%s::uuid[])
+          UNION
+            SELECT dep FROM closure c
+              JOIN public.backlog_items b ON b.id = c.id AND b.status IN ('open', 'in_progress')
+             CROSS JOIN LATERAL unnest(b.depends_on) AS dep
+        )
+        SELECT {ITEM_COLUMNS} FROM public.backlog_items WHERE id IN (SELECT id FROM closure)
+        """,  # noqa: S608 - ITEM_COLUMNS is a constant
+            (roots,),
+        ).fetchall()
+    )
+
+
+def resolve_roots(conn: Any, request: PlanRequest) -> list[str] | None:
+    """The selected item ids, validated: unknown ids and packs are 422s naming them."""
+    if request.backlog_item_ids is None and request.pack_ids is None:
+        return None
+    errors: list[dict[str, Any]] = []
+    roots: list[str] = []
+    if request.backlog_item_ids is not None:
+        wanted = [str(i) for i in request.backlog_item_ids]
+        found = {
+            r["id"]: r
+            for r in conn.execute(
+                "SELECT id::text AS id, key, status FROM public.backlog_items WHERE id = ANY(%s::uuid[])", (wanted,)
+            )
+        }
+        for index, item_id in enumerate(wanted):
+            row = found.get(item_id)
+            if row is None:
+                errors.append({"loc": ["body", "backlog_item_ids", index], "msg": f"no backlog item {item_id}"})
+            elif row["status"] not in ("open", "in_progress"):
+                errors.append(
+                    {
+                        "loc": ["body", "backlog_item_ids", index],
+                        "msg": f"item {row['key']} is {row['status']}; only open items can be planned",
+                    }
+                )
+        roots.extend(dict.fromkeys(wanted))
+    if request.pack_ids is not None:
+        known = {r["id"] for r in conn.execute("SELECT id FROM public.packs WHERE id = ANY(%s)", (request.pack_ids,))}
+        for index, pack in enumerate(request.pack_ids):
+            if pack not in known:
+                errors.append({"loc": ["body", "pack_ids", index], "msg": f"no pack {pack!r}"})
+        roots.extend(
+            r["id"]
+            for r in conn.execute(
+                "SELECT id::text AS id FROM public.backlog_items WHERE status = 'open' AND pack_id = ANY(%s) "
+                "ORDER BY priority, key",
+                (request.pack_ids,),
+            )
+        )
+    if errors:
+        detail = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in errors[:5])
+        raise Problem(422, detail, type="invalid-input", errors=errors)
+    unique = list(dict.fromkeys(roots))
+    if not unique:
+        raise Problem(
+            422,
+            "body.pack_ids: the selected packs have no open items",
+            type="invalid-input",
+            errors=[{"loc": ["body", "pack_ids"], "msg": "no open items in these packs"}],
+        )
+    return unique
+
+
+# ------------------------------------------------------------ persisting ----
+
+STEP_COLUMNS = (
+    "id",
+    "plan_id",
+    "backlog_item_id",
+    "item_key",
+    "title",
+    "pack_id",
+    "tool_id",
+    "stage",
+    "position",
+    "depends_on",
+    "idempotency_token",
+    "rollback",
+    "inputs",
+    "requires_approval",
+    "status",
+    "est_duration_ms",
+    "est_cost_usd",
+    "cost_note",
+)
+
+
+def _step_rows(plan_id: str, draft: PlanDraft) -> Any:
+    for s in draft.steps:
+        yield (
+            s.id,
+            plan_id,
+            s.item_id,
+            s.item_key,
+            s.title,
+            s.pack_id,
+            s.tool_id,
+            s.stage,
+            s.position,
+            uuid_array_literal(s.depends_on),
+            s.idempotency_token,
+            json.dumps(s.rollback),
+            json.dumps(s.inputs),
+            s.requires_approval,
+            "pending",
+            s.est_duration_ms,
+            s.est_cost_usd,
+            s.cost_note,
+        )
+
+
+def copy_steps(conn: Any, plan_id: str, draft: PlanDraft) -> None:
+    """All steps in one COPY: a round trip per plan, not per step."""
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY public.plan_steps ({', '.join(STEP_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in _step_rows(plan_id, draft):
+            copy.write_row(row)
+
+
+INSERT_PLAN = """
+INSERT INTO public.plans (title, status, status_reason, verdict, score, source, idempotency_key,
+                          input_fingerprint, options, totals, graph, backlog_item_ids, pack_ids,
+                          created_by, created_by_sub)
+VALUES (%(title)s, %(status)s, %(status_reason)s, %(verdict)s, %(score)s, %(source)s, %(idempotency_key)s,
+        %(fingerprint)s, %(options)s, %(totals)s, %(graph)s, %(item_ids)s::uuid[], %(pack_ids)s,
+        %(created_by)s, %(created_by_sub)s)
+ON CONFLICT (input_fingerprint)
+   WHERE status IN ('draft', 'ready', 'blocked', 'approved', 'executing', 'paused')
+   DO NOTHING
+RETURNING id
+"""
+
+PLAN_COLUMNS = """
+  id, version, title, status, status_reason, verdict, score, source, input_fingerprint, options, totals,
+  graph, cardinality(backlog_item_ids) AS backlog_item_count, pack_ids, created_by, created_at, updated_at
+"""
+STEP_VIEW_COLUMNS = """
+  id::text AS id, backlog_item_id::text AS backlog_item_id, depends_on::text[] AS depends_on, item_key, title,
+  pack_id, tool_id, stage, position, idempotency_token,
+  rollback, inputs, requires_approval, status, est_duration_ms, est_cost_usd::float8 AS est_cost_usd,
+  cost_note, attempts, started_at, finished_at, output, error
+"""
+
+
+def fetch_plan(conn: Any, plan_id: UUID | str) -> PlanView | None:
+    row = conn.execute(f"SELECT {PLAN_COLUMNS} FROM public.plans WHERE id = %s", (plan_id,)).fetchone()  # noqa: S608
+    return PlanView.model_validate(row) if row else None
+
+
+def fetch_steps(conn: Any, plan_id: UUID | str, limit: int = MAX_STEPS_IN_RESPONSE, offset: int = 0) -> list[StepView]:
+    rows = conn.execute(
+        f"SELECT {STEP_VIEW_COLUMNS} FROM public.plan_steps WHERE plan_id = %s "  # noqa: S608
+        "ORDER BY stage, position LIMIT %s OFFSET %s",
+        (plan_id, limit, offset),
+    ).fetchall()
+    return [StepView.model_validate(r) for r in rows]
+
+
+def _draft_steps_view(draft: PlanDraft, limit: int) -> list[StepView]:
+    # Built from the planner's own, already valid steps: no re-validation.
+    return [
+        StepView.model_construct(
+            id=s.id,
+            backlog_item_id=s.item_id,
+            item_key=s.item_key,
+            title=s.title,
+            pack_id=s.pack_id,
+            tool_id=s.tool_id,
+            stage=s.stage,
+            position=s.position,
+            depends_on=s.depends_on,
+            idempotency_token=s.idempotency_token,
+            rollback=s.rollback,
+            inputs=s.inputs,
+            requires_approval=s.requires_approval,
+            status="pending",
+            est_duration_ms=s.est_duration_ms,
+            est_cost_usd=s.est_cost_usd,
+            cost_note=s.cost_note,
+            attempts=0,
+            started_at=None,
+            finished_at=None,
+            output=None,
+            error=None,
+        )
+        for s in draft.steps[:limit]
+    ]
+
+
+# -------------------------------------------------------------- the story ----
+
+
+def _plan_view_for_dry_run(draft: PlanDraft, request: PlanRequest, principal: Any, evaluation: Any) -> PlanView:
+    from uuid import uuid4
+
+    now = datetime.now(UTC)
+    return PlanView(
+        id=uuid4(),
+        version=1,
+        title=request.options.title or "",
+        status="draft",
+        status_reason="dry run: nothing was written",
+        verdict=evaluation.verdict,
+        score=evaluation.score,
+        source="deterministic",
+        input_fingerprint=draft.fingerprint,
+        options=request.options.model_dump(),
+        totals=draft.totals.model_dump(),
+        graph=_graph_summary(draft),
+        backlog_item_count=len(draft.item_ids),
+        pack_ids=draft.pack_ids,
+        created_by=principal.name,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _graph_summary(draft: PlanDraft) -> dict[str, Any]:
+    return {**draft.graph.model_dump(), "stage_sizes": [len(s) for s in draft.stages]}
+
+
+def _status_reason(evaluation: Any) -> str | None:
+    if evaluation.verdict != "block":
+        return None
+    blockers = [f.message for g in evaluation.gates for f in g.findings if f.severity == "block"]
+    more = f" (and {len(blockers) - 1} more)" if len(blockers) > 1 else ""
+    return f"blocked: {blockers[0]}{more}" if blockers else "blocked"
+
+
+def create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: str | None) -> tuple[int, PlanCreated]:
+    """Plan and persist; returns (status code, body): 201 created, 200 reused or dry run."""
+    from lib.gates.evaluate import GateContext, evaluate_gates
+
+    with gc_paused():
+        return _create(conn, request, principal, idempotency_key, GateContext, evaluate_gates)
+
+
+def _create(
+    conn: Any, request: PlanRequest, principal: Any, idempotency_key: str | None, GateContext: Any, evaluate_gates: Any
+) -> tuple[int, PlanCreated]:
+    roots = resolve_roots(conn, request)
+    backlog = load_backlog(conn, roots)
+    if roots is None and not any(i.status == "open" for i in backlog.values()):
+        raise Problem(
+            422,
+            "body: the backlog has no open items to plan",
+            type="invalid-input",
+            errors=[{"loc": ["body"], "msg": "no open backlog items"}],
+        )
+    tools, stats = load_tools(conn), load_stats(conn)
+    draft = build_plan(backlog, tools, stats, request.options, roots)
+    evaluation = evaluate_gates(draft, GateContext(tools=tools, stats=stats, options=request.options))
+
+    if request.options.dry_run:
+        view = _plan_view_for_dry_run(draft, request, principal, evaluation)
+        return 200, PlanCreated(
+            plan=view,
+            steps=_draft_steps_view(draft, MAX_STEPS_IN_RESPONSE),
+            steps_total=len(draft.steps),
+            steps_truncated=len(draft.steps) > MAX_STEPS_IN_RESPONSE,
+            evaluations=evaluation.gates,
+            verdict=evaluation.verdict,
+            reused=False,
+            dry_run=True,
+        )
+
+    status = "blocked" if evaluation.verdict == "block" else "ready"
+    row = conn.execute(
+        INSERT_PLAN,
+        {
+            "title": request.options.title or _default_title(draft),
+            "status": status,
+            "status_reason": _status_reason(evaluation),
+            "verdict": evaluation.verdict,
+            "score": evaluation.score,
+            "source": "deterministic",
+            "idempotency_key": idempotency_key,
+            "fingerprint": draft.fingerprint,
+            "options": json.dumps(request.options.model_dump()),
+            "totals": json.dumps(draft.totals.model_dump()),
+            "graph": json.dumps(_graph_summary(draft)),
+            "item_ids": uuid_array_literal(draft.item_ids),
+            "pack_ids": draft.pack_ids,
+            "created_by": principal.name,
+            "created_by_sub": principal.subject,
+        },
+    ).fetchone()
+    if row is None:
+        return 200, existing_open_plan(conn, draft.fingerprint)
+    plan_id = str(row["id"])
+    copy_steps(conn, plan_id, draft)
+    record_evaluation(conn, plan_id, draft, evaluation)
+    events.emit(
+        conn,
+        f"plan.{status}",
+        plan_id,
+        {
+            "verdict": evaluation.verdict,
+            "score": evaluation.score,
+            "steps": draft.totals.steps,
+            "stages": draft.totals.stages,
+            "top_findings": evaluation.summary(),
+        },
+    )
+    audit.record(
+        conn,
+        actor=principal,
+        action="plan.created",
+        plan_id=plan_id,
+        backlog_item_ids=draft.item_ids,
+        pack_ids=draft.pack_ids,
+        details={
+            "status": status,
+            "verdict": evaluation.verdict,
+            "score": evaluation.score,
+            "fingerprint": draft.fingerprint,
+            "steps": draft.totals.steps,
+            "options": request.options.model_dump(),
+        },
+    )
+    plan = fetch_plan(conn, plan_id)
+    assert plan is not None
+    return 201, PlanCreated(
+        plan=plan,
+        steps=_draft_steps_view(draft, MAX_STEPS_IN_RESPONSE),
+        steps_total=len(draft.steps),
+        steps_truncated=len(draft.steps) > MAX_STEPS_IN_RESPONSE,
+        evaluations=evaluation.gates,
+        verdict=evaluation.verdict,
+        reused=False,
+    )
+
+
+def _default_title(draft: PlanDraft) -> str:
+    packs = ", ".join(draft.pack_ids[:3]) + (" …" if len(draft.pack_ids) > 3 else "")
+    return f"{draft.totals.steps} steps across {packs}"
+
+
+def record_evaluation(conn: Any, plan_id: str, draft: PlanDraft, evaluation: Any) -> None:
+    for gate in evaluation.gates:
+        events.emit(
+            conn,
+            "gate.evaluated",
+            plan_id,
+            {
+                "gate": gate.gate,
+                "verdict": gate.verdict,
+                "score": gate.score,
+                "findings": len(gate.findings),
+            },
+        )
+
+
+def existing_open_plan(conn: Any, fingerprint: str) -> PlanCreated:
+    row = conn.execute(
+        "SELECT id FROM public.plans WHERE input_fingerprint = %s AND status = ANY(%s)",
+        (fingerprint, list(OPEN_PLAN_STATUSES)),
+    ).fetchone()
+    if row is None:  # it closed between our insert and this read; let the client retry
+        raise Problem(409, "an identical plan just changed state; retry", type="conflict")
+    return plan_detail(conn, row["id"], reused=True)
+
+
+def plan_detail(
+    conn: Any, plan_id: UUID | str, *, reused: bool = False, limit: int = MAX_STEPS_IN_RESPONSE, offset: int = 0
+) -> PlanCreated:
+    plan = fetch_plan(conn, plan_id)
+    if plan is None:
+        raise Problem(404, f"plan {plan_id} does not exist", type="not-found")
+    total = conn.execute("SELECT count(*) AS n FROM public.plan_steps WHERE plan_id = %s", (plan_id,)).fetchone()["n"]
+    steps = fetch_steps(conn, plan_id, limit, offset)
+    return PlanCreated(
+        plan=plan,
+        steps=steps,
+        steps_total=total,
+        steps_truncated=offset + len(steps) < total,
+        evaluations=[],
+        verdict=plan.verdict or "allow",
+        reused=reused,
+    )

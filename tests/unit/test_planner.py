@@ -1,0 +1,164 @@
+"""The pure planner on crafted backlogs: no database, microseconds each."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib.gates import structural
+from lib.planner import BacklogItem, PlanOptions, Tool, ToolStats, build_plan
+from lib.planner.estimates import DEFAULT_STEP_MS
+
+TOOLS = {
+    "read": Tool(id="read", cost_model={"usd_per_call": 0.01}),
+    "write": Tool(
+        id="write",
+        mutating=True,
+        rollback_template={"inputs": {"undo": "{{inputs.target}}"}},
+        cost_model={"usd_per_call": 0.02, "usd_per_minute": 0.5},
+    ),
+    "raw": Tool(id="raw", mutating=True),
+    "gated": Tool(id="gated", approval_policy={"required_approvals": 2}),
+}
+
+
+def items(spec: dict[str, list[str]], **fields) -> dict[str, BacklogItem]:
+    out = {}
+    for key, deps in spec.items():
+        extra = {k: v[key] for k, v in fields.items() if key in v}
+        out[key] = BacklogItem(
+            id=key,
+            key=key,
+            title=key,
+            pack_id=extra.pop("pack_id", "p"),
+            tool_id=extra.pop("tool_id", "read"),
+            depends_on=deps,
+            **extra,
+        )
+    return out
+
+
+def stages(draft) -> dict[str, int]:
+    return {s.item_key: s.stage for s in draft.steps}
+
+
+def test_diamond_chain_and_isolated_item() -> None:
+    backlog = items({"A": [], "B": ["A"], "C": ["A"], "D": ["B", "C"], "E": ["D"], "X": []})
+    draft = build_plan(backlog, TOOLS, {}, PlanOptions())
+    assert stages(draft) == {"A": 0, "X": 0, "B": 1, "C": 1, "D": 2, "E": 3}
+    assert structural.evaluate(draft).verdict == "allow"
+
+
+def test_max_parallel_splits_a_wide_stage_by_priority() -> None:
+    backlog = items({k: [] for k in "ABCDE"}, priority={"E": 1, "D": 1, "A": 5})
+    draft = build_plan(backlog, TOOLS, {}, PlanOptions(max_parallel=2))
+    assert [len(s) for s in draft.stages] == [2, 2, 1]
+    assert set(draft.stages[0]) == {s.id for s in draft.steps if s.item_key in ("D", "E")}
+    assert stages(draft)["A"] == 2  # lowest priority waits longest
+
+
+def test_affinity_groups_pack_and_tool_within_a_stage() -> None:
+    backlog = items(
+        {"A": [], "B": [], "C": [], "D": []},
+        pack_id={"A": "p1", "B": "p2", "C": "p1", "D": "p2"},
+        tool_id={"C": "write", "A": "write"},
+    )
+    draft = build_plan(backlog, TOOLS, {}, PlanOptions())
+    order = [s.item_key for s in sorted(draft.steps, key=lambda s: s.position)]
+    assert order.index("A") + 1 == order.index("C")  # same pack and tool sit together
+    assert order.index("B") + 1 == order.index("D")
+
+
+def test_a_cycle_is_reported_not_raised() -> None:
+    backlog = items({"A": ["C"], "B": ["A"], "C": ["B"], "D": [], "E": ["A"]})
+    draft = build_plan(backlog, TOOLS, {}, PlanOptions())
+    assert len(draft.steps) == 5
+    (cycle,) = draft.graph.cycles
+    assert cycle.members == ["A", "B", "C"]
+    assert cycle.path[0] == cycle.path[-1] and len(cycle.path) == 4
+    gate = structural.evaluate(draft)
+    assert gate.verdict == "block"
+    finding = next(f for f in gate.findings if f.code == "structural.cycle")
+    assert "A, B, C" in finding.message and "remove one dependency" in finding.remediation
+    assert stages(draft)["E"] > stages(draft)["A"]  # work around the cycle is still ordered
+
+
+def test_missing_done_and_cancelled_dependencies() -> None:
+    backlog = items({"A": ["gone"], "B": ["F"], "C": ["Z"], "F": [], "Z": []}, status={"F": "done", "Z": "cancelled"})
+    draft = build_plan(backlog, TOOLS, {}, PlanOptions())
+    assert {s.item_key for s in draft.steps} == {"A", "B", "C"}
+    reasons = {(i.item_key, i.reason) for i in draft.graph.dependency_issues}
+    assert reasons == {("A", "missing"), ("B", "done"), ("C", "cancelled")}
+    gate = structural.evaluate(draft)
+    codes = {f.code: f.severity for f in gate.findings}
+    assert codes == {
+        "structural.missing_dependency": "block",
+        "structural.dependency_done": "info",
+        "structural.cancelled_dependency": "block",
+    }
+
+
+def test_selected_items_pull_in_their_open_dependencies() -> None:
+    backlog = items({"A": [], "B": ["A"], "C": ["B"], "D": []})
+    draft = build_plan(backlog, TOOLS, {}, PlanOptions(), selected_ids=["C"])
+    assert {s.item_key for s in draft.steps} == {"A", "B", "C"}
+    assert draft.graph.pulled_in == ["A", "B"]
+
+
+def test_rollback_rendered_from_the_template_or_reported() -> None:
+    backlog = items(
+        {"W": [], "R": [], "N": [], "M": []},
+        tool_id={"W": "write", "R": "read", "N": "raw", "M": "write"},
+        inputs={"W": {"target": "db1"}, "M": {"other": 1}},
+    )
+    draft = build_plan(backlog, TOOLS, {}, PlanOptions())
+    by_key = {s.item_key: s for s in draft.steps}
+    assert by_key["W"].rollback["inputs"] == {"undo": "db1"}
+    assert by_key["W"].rollback["idempotency_token"] == by_key["W"].idempotency_token + "-rollback"
+    assert by_key["R"].rollback["action"] == "none"
+    gaps = {f.item_key: f.message for f in structural.evaluate(draft).findings if f.code == "structural.no_rollback"}
+    assert "no rollback template" in gaps["N"]
+    assert "needs inputs.target" in gaps["M"]
+
+
+def test_estimates_prefer_metrics_then_item_then_tool_then_default() -> None:
+    tools = {**TOOLS, "slow": Tool(id="slow", default_duration_ms=5000)}
+    backlog = items(
+        {"M": [], "I": [], "T": [], "D": []},
+        tool_id={"M": "read", "I": "write", "T": "slow", "D": "raw"},
+        estimate_minutes={"I": 2},
+    )
+    stats = {"read": ToolStats(tool_id="read", samples=4, p50_ms=1500, avg_cost_usd=0.05)}
+    by_key = {s.item_key: s for s in build_plan(backlog, tools, stats, PlanOptions()).steps}
+    assert (by_key["M"].est_duration_ms, by_key["M"].est_cost_usd) == (1500, 0.05)
+    assert (by_key["I"].est_duration_ms, by_key["I"].est_cost_usd) == (120_000, pytest.approx(0.02 + 0.5 * 2))
+    assert by_key["T"].est_duration_ms == 5000 and by_key["T"].est_cost_usd is None
+    assert by_key["D"].est_duration_ms == DEFAULT_STEP_MS and "stated default" in by_key["D"].duration_source
+    assert by_key["D"].est_cost_usd is None and "no price" in by_key["D"].cost_note
+
+
+def test_unknown_price_is_never_zero() -> None:
+    backlog = items({"A": [], "B": []}, tool_id={"B": "raw"})
+    draft = build_plan(backlog, TOOLS, {}, PlanOptions())
+    assert draft.totals.unknown_cost_steps == 1 and draft.totals.cost_complete is False
+    assert draft.totals.est_cost_usd == 0.01  # only the known part
+
+
+def test_tokens_change_with_inputs_and_options() -> None:
+    backlog = items({"A": [], "B": []})
+    base = {s.item_key: s.idempotency_token for s in build_plan(backlog, TOOLS, {}, PlanOptions()).steps}
+    changed = items({"A": [], "B": []}, inputs={"A": {"x": 1}})
+    other = {s.item_key: s.idempotency_token for s in build_plan(changed, TOOLS, {}, PlanOptions()).steps}
+    assert other["A"] != base["A"]
+    wider = {s.item_key: s.idempotency_token for s in build_plan(backlog, TOOLS, {}, PlanOptions(max_parallel=2)).steps}
+    assert wider != base  # options are part of the fingerprint
+
+
+def test_approval_needed_where_the_tool_has_a_policy() -> None:
+    draft = build_plan(items({"G": [], "R": []}, tool_id={"G": "gated"}), TOOLS, {}, PlanOptions())
+    assert {s.item_key: s.requires_approval for s in draft.steps} == {"G": True, "R": False}
+
+
+def test_unknown_tool_blocks() -> None:
+    draft = build_plan(items({"A": []}, tool_id={"A": "teleport"}), TOOLS, {}, PlanOptions())
+    assert draft.graph.unknown_tools == ["teleport"]
+    assert structural.evaluate(draft).verdict == "block"
