@@ -156,6 +156,7 @@ class Context:
         self.raw_body: Any = None
         self._stack = stack
         self._conn: Any = None
+        self.after_commit: list[Callable[[], Any]] = []  # run once the transaction has committed
 
     @property
     def conn(self) -> Any:
@@ -384,22 +385,31 @@ class Endpoint:
                     headers={"Allow": allow},
                 ),
             )
-        with ExitStack() as stack:
+        stack = ExitStack()
+        try:
+            params = self.path_params(request)
+            ctx = Context(request, request_id, params, stack)
+            reply = self._run(op, ctx)
+        except Problem as problem:
+            self._rollback(stack)
+            return self._problem(problem)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            self._rollback(stack)
+            return self._unexpected(exc, request, request_id)
+        if reply.status >= 400:
+            # A handler's error reply must not commit half of its work.
+            self._rollback(stack)
+            return reply
+        try:
+            stack.close()  # commits the request's transaction
+        except Exception as exc:  # noqa: BLE001 - a failed commit is the request's failure
+            return self._unexpected(exc, request, request_id)
+        for callback in ctx.after_commit:
             try:
-                params = self.path_params(request)
-                ctx = Context(request, request_id, params, stack)
-                reply = self._run(op, ctx)
-                if reply.status >= 400:
-                    # A handler's error reply must not commit half of its work.
-                    self._rollback(stack)
-                return reply
-            except Problem as problem:
-                self._rollback(stack)
-                return self._problem(problem)
-            except Exception as exc:  # noqa: BLE001 - the last line of defence
-                self._rollback(stack)
-                return self._unexpected(exc, request, request_id)
-        raise AssertionError("unreachable")
+                callback()
+            except Exception:
+                log.warning("request %s: after-commit work failed", request_id, exc_info=True)
+        return reply
 
     @staticmethod
     def _rollback(stack: ExitStack) -> None:

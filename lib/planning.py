@@ -15,12 +15,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from lib import audit, events
+from lib import audit
 from lib.gates.models import GateResult
 from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats, build_plan
 from lib.problems import Problem
 from lib.runtime import gc_paused
-from lib.sqltext import uuid_array_literal
+from lib.sqltext import array_literal, uuid_array_literal
 
 OPEN_PLAN_STATUSES = ("draft", "ready", "blocked", "approved", "executing", "paused")
 MAX_STEPS_IN_RESPONSE = 2000
@@ -240,6 +240,10 @@ STEP_COLUMNS = (
     "est_duration_ms",
     "est_cost_usd",
     "cost_note",
+    "environment",
+    "tags",
+    "priority",
+    "duration_source",
 )
 
 
@@ -264,6 +268,10 @@ def _step_rows(plan_id: str, draft: PlanDraft) -> Any:
             s.est_duration_ms,
             s.est_cost_usd,
             s.cost_note,
+            s.environment,
+            array_literal(s.tags),
+            s.priority,
+            s.duration_source,
         )
 
 
@@ -389,15 +397,27 @@ def _status_reason(evaluation: Any) -> str | None:
 
 def create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: str | None) -> tuple[int, PlanCreated]:
     """Plan and persist; returns (status code, body): 201 created, 200 reused or dry run."""
-    from lib.gates.evaluate import GateContext, evaluate_gates
-
     with gc_paused():
-        return _create(conn, request, principal, idempotency_key, GateContext, evaluate_gates)
+        return _create(conn, request, principal, idempotency_key)
 
 
-def _create(
-    conn: Any, request: PlanRequest, principal: Any, idempotency_key: str | None, GateContext: Any, evaluate_gates: Any
-) -> tuple[int, PlanCreated]:
+def gate_context(conn: Any, tools: dict[str, Tool], stats: dict[str, ToolStats], options: PlanOptions) -> Any:
+    from lib import evaluations
+    from lib.gates.evaluate import GateContext
+
+    return GateContext(
+        tools=tools,
+        stats=stats,
+        options=options,
+        settings=evaluations.load_settings(conn),
+        policies=evaluations.load_policies(conn),
+    )
+
+
+def _create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: str | None) -> tuple[int, PlanCreated]:
+    from lib import evaluations
+    from lib.gates.evaluate import evaluate_gates
+
     roots = resolve_roots(conn, request)
     backlog = load_backlog(conn, roots)
     if roots is None and not any(i.status == "open" for i in backlog.values()):
@@ -409,7 +429,8 @@ def _create(
         )
     tools, stats = load_tools(conn), load_stats(conn)
     draft = build_plan(backlog, tools, stats, request.options, roots)
-    evaluation = evaluate_gates(draft, GateContext(tools=tools, stats=stats, options=request.options))
+    evaluation = evaluate_gates(draft, gate_context(conn, tools, stats, request.options))
+    gates_out = evaluations.results_for_response(evaluation)
 
     if request.options.dry_run:
         view = _plan_view_for_dry_run(draft, request, principal, evaluation)
@@ -418,17 +439,18 @@ def _create(
             steps=_draft_steps_view(draft, MAX_STEPS_IN_RESPONSE),
             steps_total=len(draft.steps),
             steps_truncated=len(draft.steps) > MAX_STEPS_IN_RESPONSE,
-            evaluations=evaluation.gates,
+            evaluations=gates_out,
             verdict=evaluation.verdict,
             reused=False,
             dry_run=True,
         )
 
     status = "blocked" if evaluation.verdict == "block" else "ready"
+    title = request.options.title or _default_title(draft)
     row = conn.execute(
         INSERT_PLAN,
         {
-            "title": request.options.title or _default_title(draft),
+            "title": title,
             "status": status,
             "status_reason": _status_reason(evaluation),
             "verdict": evaluation.verdict,
@@ -449,19 +471,8 @@ def _create(
         return 200, existing_open_plan(conn, draft.fingerprint)
     plan_id = str(row["id"])
     copy_steps(conn, plan_id, draft)
-    record_evaluation(conn, plan_id, draft, evaluation)
-    events.emit(
-        conn,
-        f"plan.{status}",
-        plan_id,
-        {
-            "verdict": evaluation.verdict,
-            "score": evaluation.score,
-            "steps": draft.totals.steps,
-            "stages": draft.totals.stages,
-            "top_findings": evaluation.summary(),
-        },
-    )
+    generation = evaluations.record(conn, plan_id, evaluation, principal.name)
+    evaluations.announce_verdict(conn, plan_id, title, evaluation, generation, draft.totals.model_dump())
     audit.record(
         conn,
         actor=principal,
@@ -473,6 +484,7 @@ def _create(
             "status": status,
             "verdict": evaluation.verdict,
             "score": evaluation.score,
+            "policy_version": evaluation.policy_version,
             "fingerprint": draft.fingerprint,
             "steps": draft.totals.steps,
             "options": request.options.model_dump(),
@@ -485,7 +497,7 @@ def _create(
         steps=_draft_steps_view(draft, MAX_STEPS_IN_RESPONSE),
         steps_total=len(draft.steps),
         steps_truncated=len(draft.steps) > MAX_STEPS_IN_RESPONSE,
-        evaluations=evaluation.gates,
+        evaluations=gates_out,
         verdict=evaluation.verdict,
         reused=False,
     )
@@ -494,21 +506,6 @@ def _create(
 def _default_title(draft: PlanDraft) -> str:
     packs = ", ".join(draft.pack_ids[:3]) + (" …" if len(draft.pack_ids) > 3 else "")
     return f"{draft.totals.steps} steps across {packs}"
-
-
-def record_evaluation(conn: Any, plan_id: str, draft: PlanDraft, evaluation: Any) -> None:
-    for gate in evaluation.gates:
-        events.emit(
-            conn,
-            "gate.evaluated",
-            plan_id,
-            {
-                "gate": gate.gate,
-                "verdict": gate.verdict,
-                "score": gate.score,
-                "findings": len(gate.findings),
-            },
-        )
 
 
 def existing_open_plan(conn: Any, fingerprint: str) -> PlanCreated:
@@ -538,3 +535,43 @@ def plan_detail(
         verdict=plan.verdict or "allow",
         reused=reused,
     )
+
+
+# ------------------------------------------------------- stored plans ----
+
+
+def load_draft(conn: Any, plan_id: UUID | str) -> tuple[dict[str, Any], PlanDraft]:
+    """A stored plan as the pure core sees it, for re-evaluation."""
+    from lib.planner.models import GraphFacts, PlanStep, Totals
+
+    plan = conn.execute(
+        "SELECT id, title, status, input_fingerprint, options, totals, graph, backlog_item_ids::text[] AS item_ids, "
+        "pack_ids FROM public.plans WHERE id = %s FOR UPDATE",
+        (plan_id,),
+    ).fetchone()
+    if plan is None:
+        raise Problem(404, f"plan {plan_id} does not exist", type="not-found")
+    rows = conn.execute(
+        "SELECT id::text AS id, backlog_item_id::text AS item_id, item_key, title, pack_id, tool_id, stage, position, "
+        "depends_on::text[] AS depends_on, idempotency_token, rollback, inputs, requires_approval, "
+        "coalesce(est_duration_ms, 0) AS est_duration_ms, coalesce(duration_source, 'stored') AS duration_source, "
+        "est_cost_usd::float8 AS est_cost_usd, cost_note, environment, tags, priority "
+        "FROM public.plan_steps WHERE plan_id = %s ORDER BY stage, position",
+        (plan_id,),
+    ).fetchall()
+    steps = [PlanStep.model_validate(r) for r in rows]
+    stages: list[list[str]] = []
+    for step in steps:
+        while len(stages) <= step.stage:
+            stages.append([])
+        stages[step.stage].append(step.id)
+    draft = PlanDraft(
+        fingerprint=plan["input_fingerprint"],
+        steps=steps,
+        stages=stages,
+        totals=Totals.model_validate(plan["totals"]),
+        graph=GraphFacts.model_validate(plan["graph"]),
+        item_ids=plan["item_ids"],
+        pack_ids=plan["pack_ids"],
+    )
+    return plan, draft

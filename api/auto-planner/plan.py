@@ -6,7 +6,7 @@ input already exists, or for a dry run. 403 feature-disabled when
 FEATURE_AUTO_PLANNER is off.
 """
 
-from lib import planning
+from lib import notify, planning
 from lib.endpoint import Endpoint, Reply
 
 app = Endpoint("/api/auto-planner/plan", tags=["planner"])
@@ -23,6 +23,7 @@ app = Endpoint("/api/auto-planner/plan", tags=["planner"])
 )
 def plan(ctx):
     """Plan the backlog: stages, tokens, rollback, gate verdicts; persisted in one transaction."""
+    ctx.after_commit.append(notify.deliver_quietly)  # Slack for a blocked plan, retried by the tick
     key = ctx.request.header("idempotency-key")
     status, body = planning.create(ctx.conn, ctx.body, ctx.principal, key)
     return Reply(status, body, headers={"Location": f"/api/plans/{body.plan.id}"} if status == 201 else {})

@@ -1,0 +1,31 @@
+"""GET /api/gates/:planId: the aggregated gate results (viewer).
+POST /api/gates/:planId: re-evaluate after policies or metrics changed (planner).
+
+`{plan_id, verdict, score, gates: {structural, risk, compliance, resource},
+steps: [...], models: [...], history: [...]}`; unknown plan: 404.
+"""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lib import evaluations, notify, reevaluate
+from lib.endpoint import Endpoint
+
+app = Endpoint("/api/gates/{planId}", tags=["gates"])
+
+
+class Reevaluation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=500, description="why (goes into the audit trail)")
+
+
+@app.get(role="viewer", response=evaluations.GateReport, problems=(404,))
+def read(ctx):
+    """The latest generation of gate results: per gate, per step and per model."""
+    return evaluations.report(ctx.conn, ctx.uuid_param("planId"))
+
+
+@app.post(role="planner", body=Reevaluation, response=evaluations.GateReport, problems=(404,))
+def rerun(ctx):
+    """Evaluate the plan again; a new generation is written and history is kept."""
+    ctx.after_commit.append(notify.deliver_quietly)
+    return reevaluate.reevaluate(ctx.conn, ctx.uuid_param("planId"), ctx.principal, ctx.body.reason)

@@ -1,0 +1,278 @@
+"""Gate results in and out of plan_evaluations: record a generation, report it.
+
+A generation holds, per gate, a plan row (plus an 'overall' row), a row per
+step that has findings (steps without are allow), and a row per compared
+model. Every gate run emits `gate.evaluated`; the verdict emits `plan.ready`
+or `plan.blocked`; a blocked plan is queued for Slack. All in the caller's
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from lib import events, notify
+from lib.gates.compliance import load_policy_set
+from lib.gates.evaluate import PlanEvaluation
+from lib.gates.models import GATES, EvaluationDetails, GateResult, Verdict
+from lib.planner.models import Finding
+from lib.problems import Problem
+
+PLAN_FINDINGS_KEPT = 100  # per gate on the plan row; every step's own are on its rows
+
+
+def load_settings(conn: Any) -> dict[str, Any]:
+    rows = conn.execute("SELECT key, value FROM public.config WHERE key LIKE 'gates.%'").fetchall()
+    return {r["key"]: r["value"] for r in rows}
+
+
+def load_policies(conn: Any) -> Any:
+    rows = conn.execute("SELECT name, source, enabled FROM public.policies").fetchall()
+    return load_policy_set(rows)
+
+
+def _details(findings: list[Finding], policy_version: str, summary: dict[str, Any] | None = None) -> str:
+    kept = findings[:PLAN_FINDINGS_KEPT]
+    return EvaluationDetails(
+        findings=kept,
+        findings_total=len(findings),
+        truncated=len(kept) < len(findings),
+        policy_version=policy_version,
+        summary=summary or {},
+    ).model_dump_json()
+
+
+def record(
+    conn: Any,
+    plan_id: str,
+    evaluation: PlanEvaluation,
+    evaluated_by: str,
+    model_evaluations: Iterable[tuple[str, PlanEvaluation]] = (),
+) -> int:
+    """Write the next generation; returns its number."""
+    row = conn.execute(
+        "UPDATE public.plans SET evaluation_generation = evaluation_generation + 1, verdict = %s, score = %s, "
+        "policy_version = %s, updated_at = now() WHERE id = %s RETURNING evaluation_generation",
+        (evaluation.verdict, evaluation.score, evaluation.policy_version, plan_id),
+    ).fetchone()
+    generation = int(row["evaluation_generation"])
+    version = evaluation.policy_version
+    rows: list[tuple[Any, ...]] = []
+    for gate in evaluation.gates:
+        summary = evaluation.resource_summary if gate.gate == "resource" else None
+        rows.append(
+            ("plan", None, None, gate.gate, gate.verdict, gate.score, _details(gate.findings, version, summary))
+        )
+    overall_findings = [f for g in evaluation.gates for f in g.findings if f.severity == "block"]
+    rows.append(
+        (
+            "plan",
+            None,
+            None,
+            "overall",
+            evaluation.verdict,
+            evaluation.score,
+            _details(overall_findings, version, evaluation.resource_summary),
+        )
+    )
+    for step in evaluation.steps:
+        by_gate: dict[str, list[Finding]] = {}
+        for finding in step.findings:
+            by_gate.setdefault(finding.code.split(".")[0], []).append(finding)
+        for gate_name, found in by_gate.items():
+            verdict = "block" if any(f.severity == "block" for f in found) else "warn"
+            rows.append(("step", step.step_id, None, gate_name, verdict, _gate_score(found), _details(found, version)))
+    for model, model_eval in model_evaluations:
+        for gate in model_eval.gates:
+            rows.append(("model", None, model, gate.gate, gate.verdict, gate.score, _details(gate.findings, version)))
+        rows.append(("model", None, model, "overall", model_eval.verdict, model_eval.score, _details([], version)))
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY public.plan_evaluations (plan_id, generation, scope, step_id, model, gate, verdict, score, details, "
+            "policy_version, evaluated_by) FROM STDIN"
+        ) as copy,
+    ):
+        for scope, step_id, model, gate_name, verdict, score, details in rows:
+            copy.write_row(
+                (plan_id, generation, scope, step_id, model, gate_name, verdict, score, details, version, evaluated_by)
+            )
+    for gate in evaluation.gates:
+        events.emit(
+            conn,
+            "gate.evaluated",
+            plan_id,
+            {
+                "generation": generation,
+                "gate": gate.gate,
+                "verdict": gate.verdict,
+                "score": gate.score,
+                "findings": len(gate.findings),
+            },
+        )
+    return generation
+
+
+def _gate_score(findings: list[Finding]) -> int:
+    from lib.gates.models import score
+
+    return score(findings)
+
+
+def announce_verdict(
+    conn: Any, plan_id: str, title: str, evaluation: PlanEvaluation, generation: int, totals: dict[str, Any]
+) -> None:
+    """plan.ready or plan.blocked, and Slack for a blocked plan."""
+    kind = "plan.blocked" if evaluation.verdict == "block" else "plan.ready"
+    top = evaluation.summary()
+    events.emit(
+        conn,
+        kind,
+        plan_id,
+        {
+            "verdict": evaluation.verdict,
+            "score": evaluation.score,
+            "generation": generation,
+            "top_findings": top,
+            "steps": totals.get("steps"),
+            "stages": totals.get("stages"),
+        },
+    )
+    if evaluation.verdict == "block":
+        notify.enqueue_blocked_plan(conn, plan_id, title, evaluation.score, top)
+
+
+# --------------------------------------------------------------- reading ----
+
+
+class GateSummary(BaseModel):
+    verdict: Verdict
+    score: int
+    findings: list[Finding]
+    findings_total: int
+    overrides: list[dict[str, Any]] = Field(default_factory=list, description="overrides that apply to this gate")
+
+
+class StepReport(BaseModel):
+    step_id: UUID
+    item_key: str
+    verdict: Verdict
+    findings: list[Finding]
+
+
+class ModelReport(BaseModel):
+    model: str
+    verdict: Verdict
+    score: int
+    gates: dict[str, GateSummary]
+
+
+class GenerationSummary(BaseModel):
+    generation: int
+    verdict: Verdict
+    score: int
+    evaluated_at: datetime
+    evaluated_by: str
+
+
+class GateReport(BaseModel):
+    plan_id: UUID
+    plan_status: str
+    generation: int
+    evaluated_at: datetime
+    verdict: Verdict
+    score: int
+    policy_version: str
+    gates: dict[str, GateSummary]
+    summary: dict[str, Any] = Field(description="the resource estimate: costs, Supabase footprint, durations")
+    steps: list[StepReport]
+    models: list[ModelReport]
+    overrides: list[dict[str, Any]] = Field(default_factory=list)
+    history: list[GenerationSummary]
+
+
+def report(conn: Any, plan_id: UUID) -> GateReport:
+    plan = conn.execute(
+        "SELECT id, status, evaluation_generation FROM public.plans WHERE id = %s", (plan_id,)
+    ).fetchone()
+    if plan is None:
+        raise Problem(404, f"plan {plan_id} does not exist", type="not-found")
+    generation = plan["evaluation_generation"]
+    rows = conn.execute(
+        "SELECT e.scope, e.step_id, e.model, e.gate, e.verdict, e.score, e.details, e.policy_version, "
+        "e.created_at, s.item_key FROM public.plan_evaluations e "
+        "LEFT JOIN public.plan_steps s ON s.id = e.step_id "
+        "WHERE e.plan_id = %s AND e.generation = %s ORDER BY e.id",
+        (plan_id, generation),
+    ).fetchall()
+    if not rows:
+        raise Problem(404, f"plan {plan_id} has not been evaluated", type="not-found")
+    gates: dict[str, GateSummary] = {}
+    overall = None
+    steps: dict[str, StepReport] = {}
+    models: dict[str, ModelReport] = {}
+    for r in rows:
+        details = r["details"]
+        summary = GateSummary(
+            verdict=r["verdict"],
+            score=r["score"],
+            findings=details["findings"],
+            findings_total=details.get("findings_total", len(details["findings"])),
+        )
+        if r["scope"] == "plan":
+            if r["gate"] == "overall":
+                overall = (r, details)
+            else:
+                gates[r["gate"]] = summary
+        elif r["scope"] == "step":
+            key = str(r["step_id"])
+            step = steps.setdefault(
+                key, StepReport(step_id=r["step_id"], item_key=r["item_key"] or "?", verdict="allow", findings=[])
+            )
+            step.findings.extend(summary.findings)
+            if _rank(r["verdict"]) > _rank(step.verdict):
+                step.verdict = r["verdict"]
+        else:
+            model = models.setdefault(r["model"], ModelReport(model=r["model"], verdict="allow", score=100, gates={}))
+            if r["gate"] == "overall":
+                model.verdict, model.score = r["verdict"], r["score"]
+            else:
+                model.gates[r["gate"]] = summary
+    assert overall is not None
+    overall_row, overall_details = overall
+    history = conn.execute(
+        "SELECT generation, verdict, score, created_at AS evaluated_at, evaluated_by FROM public.plan_evaluations "
+        "WHERE plan_id = %s AND scope = 'plan' AND gate = 'overall' ORDER BY generation",
+        (plan_id,),
+    ).fetchall()
+    return GateReport(
+        plan_id=plan_id,
+        plan_status=plan["status"],
+        generation=generation,
+        evaluated_at=overall_row["created_at"],
+        verdict=overall_row["verdict"],
+        score=overall_row["score"],
+        policy_version=overall_row["policy_version"],
+        gates={name: gates[name] for name in GATES if name in gates},
+        summary=overall_details.get("summary", {}),
+        steps=sorted(steps.values(), key=lambda s: (-_rank(s.verdict), s.item_key)),
+        models=sorted(models.values(), key=lambda m: m.model),
+        history=[GenerationSummary(**h) for h in history],
+    )
+
+
+def _rank(verdict: str) -> int:
+    return {"allow": 0, "warn": 1, "block": 2}[verdict]
+
+
+def results_for_response(evaluation: PlanEvaluation) -> list[GateResult]:
+    """The gates as the plan endpoint returns them (findings capped like the stored rows)."""
+    return [
+        GateResult(gate=g.gate, verdict=g.verdict, score=g.score, findings=g.findings[:PLAN_FINDINGS_KEPT])
+        for g in evaluation.gates
+    ]

@@ -1,0 +1,55 @@
+"""Re-evaluate a stored plan after policies, metrics or settings changed.
+
+Writes the next generation of plan_evaluations (history is kept), and moves
+a plan that has not started yet between `ready` and `blocked` to match the
+new verdict. A plan that is executing or finished keeps its status: its
+evaluation is recorded for the record, not acted upon.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from lib import audit, evaluations, planning
+from lib.gates.evaluate import evaluate_gates
+from lib.planner.models import PlanOptions
+from lib.runtime import gc_paused
+
+REEVALUATE_STATUSES = ("ready", "blocked")
+
+
+def reevaluate(conn: Any, plan_id: UUID, principal: Any, reason: str | None) -> evaluations.GateReport:
+    with gc_paused():
+        plan, draft = planning.load_draft(conn, plan_id)
+        options = PlanOptions.model_validate({**plan["options"], "dry_run": False})
+        tools, stats = planning.load_tools(conn), planning.load_stats(conn)
+        evaluation = evaluate_gates(draft, planning.gate_context(conn, tools, stats, options))
+        generation = evaluations.record(conn, str(plan_id), evaluation, principal.name)
+    status = plan["status"]
+    if status in REEVALUATE_STATUSES:
+        status = "blocked" if evaluation.verdict == "block" else "ready"
+        conn.execute(
+            "UPDATE public.plans SET status = %s, status_reason = %s, updated_at = now() WHERE id = %s",
+            (status, planning._status_reason(evaluation), plan_id),
+        )
+        evaluations.announce_verdict(
+            conn, str(plan_id), plan["title"], evaluation, generation, draft.totals.model_dump()
+        )
+    audit.record(
+        conn,
+        actor=principal,
+        action="plan.evaluated",
+        plan_id=plan_id,
+        backlog_item_ids=draft.item_ids,
+        pack_ids=draft.pack_ids,
+        details={
+            "generation": generation,
+            "verdict": evaluation.verdict,
+            "score": evaluation.score,
+            "policy_version": evaluation.policy_version,
+            "status": status,
+            "reason": reason,
+        },
+    )
+    return evaluations.report(conn, plan_id)
