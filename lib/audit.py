@@ -52,8 +52,15 @@ def record(
     details: Mapping[str, Any] | None = None,
     snapshot_key: str | None = None,
     snapshot_digest: str | None = None,
+    snapshot: bool = False,
 ) -> dict[str, Any]:
-    """Append one entry in the caller's transaction. `actor` is a Principal or a name."""
+    """Append one entry in the caller's transaction. `actor` is a Principal or a name.
+    With `snapshot`, the plan's state as this transaction sees it is stored
+    first and the entry carries its key and digest."""
+    if snapshot and plan_id is not None:
+        from lib import snapshots
+
+        snapshot_key, snapshot_digest = snapshots.take(conn, plan_id)
     actor_name = getattr(actor, "name", None) or str(actor)
     actor_role = getattr(actor, "role", None)
     occurred_at = datetime.now(UTC).isoformat()

@@ -92,6 +92,61 @@ def _plan_file(args: argparse.Namespace) -> int:
     return 0 if gate.verdict != "block" else 2
 
 
+@command("audit-verify")
+def _audit_verify(args: argparse.Namespace) -> int:
+    """Verify every chain of the audit log, and every snapshot it points to."""
+    from lib import audit, audit_report, db
+
+    broken = 0
+    with db.connect() as conn:
+        checks = audit.verify_all(conn)
+        for check in checks:
+            _, rows = audit.verify_chain(conn, check.chain)
+            bad_snapshots = [
+                r["seq"]
+                for r in rows
+                if r["snapshot_key"] and not audit_report.snapshot_ok(r["snapshot_key"], r["snapshot_digest"])
+            ]
+            ok = check.ok and not bad_snapshots
+            broken += not ok
+            where = "" if ok else f"  first break: {check.first_break or {'snapshots': bad_snapshots}}"
+            print(f"{'ok    ' if ok else 'BROKEN'} {check.chain}: {check.entries} entries{where}")
+    print(f"{len(checks)} chains, {broken} broken")
+    return 1 if broken else 0
+
+
+@command("audit-replay")
+def _audit_replay(args: argparse.Namespace) -> int:
+    """Step through a plan's history, with the state each snapshot recorded."""
+    import json as jsonlib
+
+    from lib import audit, db, storage
+
+    with db.connect() as conn:
+        check, rows = audit.verify_chain(conn, audit.chain_for(args.plan_id))
+    for row in rows:
+        details = jsonlib.loads(row["content"]).get("details", {})
+        summary = ", ".join(
+            f"{k}={v}"
+            for k, v in details.items()
+            if k in ("status", "verdict", "reason", "item_key", "approval_id", "error", "attempt")
+        )
+        print(
+            f"#{row['seq']:>4} {row['occurred_at']:%Y-%m-%d %H:%M:%S} {row['actor']:<28} {row['action']:<26} {summary}"
+        )
+        if row["snapshot_key"]:
+            snap = jsonlib.loads(storage.backend().get(row["snapshot_key"]))
+            statuses: dict[str, int] = {}
+            for step in snap["steps"]:
+                statuses[step[3]] = statuses.get(step[3], 0) + 1
+            print(
+                f"       snapshot: plan {snap['plan']['status']}, steps {statuses}, "
+                f"approvals {[a['status'] for a in snap['approvals']]}"
+            )
+    print(f"chain {'verified' if check.ok else 'BROKEN: ' + str(check.first_break)}")
+    return 0 if check.ok else 1
+
+
 @command("db-stop")
 def _db_stop(args: argparse.Namespace) -> int:
     from lib import embedded_db
@@ -153,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     pf.add_argument("--max-parallel", type=int, default=8)
     sub.add_parser("migrate", help="apply the migrations")
     sub.add_parser("seed", help="load supabase/seed.sql")
+    sub.add_parser("audit-verify", help="verify the whole audit log and its snapshots")
+    replay = sub.add_parser("audit-replay", help="step through a plan's audit history")
+    replay.add_argument("plan_id")
     sub.add_parser("db-url", help="print the database URL in use")
     sub.add_parser("db-stop", help="stop the embedded PostgreSQL")
     sub.add_parser("routes", help="list the function routes")

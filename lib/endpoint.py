@@ -86,6 +86,9 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    # An error reply rolls the request back, unless the refusal itself is
+    # state to keep (an approval that expired is recorded, then answered 410).
+    commit: bool | None = None
 
     def encode(self) -> bytes:
         if self.body is None:
@@ -197,7 +200,7 @@ class Operation:
     summary: str
     flag: str | None
     idempotency: Idempotency
-    webhook_secret: str | None
+    webhook_secret_env: str | None
     max_body: int | None
     transaction: bool
     problems: tuple[int, ...]
@@ -296,7 +299,7 @@ class Endpoint:
         summary: str = "",
         flag: str | None = None,
         idempotency: Idempotency | None = None,
-        webhook_secret: str | None = None,
+        webhook_secret_env: str | None = None,
         max_body: int | None = None,
         transaction: bool = True,
         problems: Iterable[int] = (),
@@ -318,7 +321,7 @@ class Endpoint:
                 summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
                 flag=flag,
                 idempotency=idempotency or ("atomic" if method == "POST" else "none"),
-                webhook_secret=webhook_secret,
+                webhook_secret_env=webhook_secret_env,
                 max_body=max_body,
                 transaction=transaction,
                 problems=tuple(problems),
@@ -396,7 +399,7 @@ class Endpoint:
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             self._rollback(stack)
             return self._unexpected(exc, request, request_id)
-        if reply.status >= 400:
+        if reply.status >= 400 and not reply.commit:
             # A handler's error reply must not commit half of its work.
             self._rollback(stack)
             return reply
@@ -447,10 +450,10 @@ class Endpoint:
     def _authenticate(self, op: Operation, request: Request) -> Any:
         if op.public and op.role is None:
             return None
-        if op.webhook_secret and request.header("webhook-signature"):
+        if op.webhook_secret_env and request.header("webhook-signature"):
             from lib import webhooks
 
-            return webhooks.verify_request(request, op.webhook_secret, op.max_body or settings.max_body_bytes())
+            return webhooks.verify_request(request, op.webhook_secret_env, op.max_body or settings.max_body_bytes())
         from lib import auth
 
         principal = auth.authenticate(request.header("authorization"))

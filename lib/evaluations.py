@@ -250,6 +250,14 @@ def report(conn: Any, plan_id: UUID) -> GateReport:
         "WHERE plan_id = %s AND scope = 'plan' AND gate = 'overall' ORDER BY generation",
         (plan_id,),
     ).fetchall()
+    from lib import overrides
+
+    applied = overrides.for_plan(conn, plan_id)
+    for item in applied:
+        if item["action"] == "allow":
+            for name, gate in gates.items():
+                if item["scope"] == "plan" or item["gate"] == name:
+                    gate.overrides.append(_jsonable(item))
     return GateReport(
         plan_id=plan_id,
         plan_status=plan["status"],
@@ -262,8 +270,15 @@ def report(conn: Any, plan_id: UUID) -> GateReport:
         summary=overall_details.get("summary", {}),
         steps=sorted(steps.values(), key=lambda s: (-_rank(s.verdict), s.item_key)),
         models=sorted(models.values(), key=lambda m: m.model),
+        overrides=[_jsonable(o) for o in applied],
         history=[GenerationSummary(**h) for h in history],
     )
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (str(v) if isinstance(v, UUID) else v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()
+    }
 
 
 def _rank(verdict: str) -> int:

@@ -182,7 +182,7 @@ def _operation(
         operation["description"] = f"Needs role `{op.role}` or above." + (
             f" Switched by `{op.flag}`." if op.flag else ""
         )
-        operation["security"] = [{"bearerAuth": []}] + ([{"webhookSignature": []}] if op.webhook_secret else [])
+        operation["security"] = [{"bearerAuth": []}] + ([{"webhookSignature": []}] if op.webhook_secret_env else [])
     else:
         operation["security"] = []
     if op.body is not None:

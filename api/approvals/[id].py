@@ -1,0 +1,39 @@
+"""POST /api/approvals/:id: approve or deny (approver, or the signed Zig Todo webhook).
+GET /api/approvals/:id: one approval with its history (viewer).
+
+`{decision: approve|deny, reason?, approver?}`; a denial needs a reason.
+200 the approval; already decided: 409 with the standing decision; expired:
+410. An approval resumes the paused plan in the same request.
+"""
+
+from lib import approvals, execution
+from lib.endpoint import Endpoint, Reply
+from lib.problems import CONTENT_TYPE
+
+app = Endpoint("/api/approvals/{id}", tags=["approvals"])
+
+
+@app.get(role="viewer", response=approvals.ApprovalView, problems=(404,))
+def read(ctx):
+    """One approval, its digest, findings, artifacts and history."""
+    found = approvals.queue_one(ctx.conn, ctx.uuid_param("id"))
+    return found
+
+
+@app.post(
+    role="approver",
+    body=approvals.DecisionRequest,
+    response=approvals.ApprovalView,
+    webhook_secret_env="ZIG_TODO_WEBHOOK_SECRET",  # noqa: S106 - the variable's name, not its value
+    problems=(404, 409, 410, 422),
+)
+def decide(ctx):
+    """Decide under the approval's row lock: exactly one decision wins."""
+    status, body, commit = approvals.decide(
+        ctx.conn, ctx.uuid_param("id"), ctx.principal, ctx.body, ctx.request.header("x-nofx-client")
+    )
+    if status != 200:
+        return Reply(status, body, content_type=CONTENT_TYPE, commit=commit)
+    if body.status == "approved":
+        ctx.after_commit.append(lambda: execution.resume_quietly(body.plan["id"]))
+    return body

@@ -1,0 +1,27 @@
+"""GET /api/events: events after a cursor, oldest first (viewer).
+
+`?after=ID&plan_id=&type=&limit=`; pass the last id you saw as `after`.
+"""
+
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from lib import events
+from lib.endpoint import Endpoint
+
+app = Endpoint("/api/events", tags=["events"])
+
+
+class EventQuery(BaseModel):
+    after: int | None = Field(default=None, ge=0, description="the id of the last event you have")
+    plan_id: UUID | None = None
+    type: str | None = Field(default=None, pattern=r"^[a-z_]+\.[a-z_]+$")
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+@app.get(role="viewer", query=EventQuery, response=events.EventPage)
+def read(ctx):
+    """Events in the order they can no longer be overtaken (a safe cursor)."""
+    q = ctx.query
+    return events.page(ctx.conn, q.after, q.plan_id, q.type, q.limit)

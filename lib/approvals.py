@@ -1,0 +1,783 @@
+"""Human approvals on PostgreSQL, after HumanLayer's `require_approval`.
+
+A sensitive step (its tool has an approval_policy) or a plan whose verdict is
+warn waits for people. The request is a row in `approvals`, created once per
+thing-to-approve and digest; decisions lock that row (SELECT ... FOR UPDATE)
+so concurrent deciders line up and exactly one decision wins; every request,
+vote, expiry and cancellation is a row in the append-only `approval_events`.
+
+The digest binds an approval to exactly what it approves: plan id and version,
+step, tool, the step's inputs and the policy version. A decision never
+authorizes a step whose current digest differs: the stale request is
+cancelled with the reason and a new one is asked for.
+
+Rules: the requester (who planned or executed the plan) may not approve; a
+policy may require N distinct approvers; one denial decides; an expired
+request is a denial (410 to whoever answers late).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+import psycopg
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lib import audit, events, storage
+from lib.planner.models import ApprovalPolicy, Tool
+from lib.problems import Problem
+
+PLAN_APPROVAL_POLICY = ApprovalPolicy(required_approvals=1, timeout_seconds=24 * 3600, approver_role="approver")
+INPUT_PREVIEW_CHARS = 200
+
+APPROVAL_COLUMNS = """
+  a.id, a.kind, a.plan_id, a.step_id, a.tool_id, a.plan_version, a.policy_version, a.digest, a.idempotency_token,
+  a.status, a.required_approvals, a.approver_role, a.requested_by, a.requested_by_subs, a.requested_at,
+  a.expires_at, a.decided_at, a.decision_reason, a.inputs_summary, a.findings, a.artifacts
+"""
+
+
+class ApprovalPending(Exception):
+    """The step may not run yet: a person has been asked."""
+
+    def __init__(self, approval_id: str) -> None:
+        super().__init__(f"waiting for approval {approval_id}")
+        self.approval_id = approval_id
+
+
+class ApprovalDenied(Exception):
+    """A person said no (or nobody answered in time); the reason travels with it."""
+
+    def __init__(self, approval_id: str, status: str, reason: str) -> None:
+        super().__init__(f"approval {approval_id} {status}: {reason}")
+        self.approval_id, self.status, self.reason = approval_id, status, reason
+
+
+# ------------------------------------------------------------- the digest ----
+
+
+def digest(
+    plan_id: Any, plan_version: int, step_id: Any, tool_id: str | None, inputs: Any, policy_version: str | None
+) -> str:
+    material = json.dumps(
+        {
+            "plan": str(plan_id),
+            "version": plan_version,
+            "step": str(step_id) if step_id else None,
+            "tool": tool_id,
+            "inputs": inputs,
+            "policy": policy_version,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return "sha256:" + hashlib.sha256(material.encode()).hexdigest()
+
+
+def _target(conn: Any, plan: dict[str, Any], step: dict[str, Any] | None) -> tuple[str, str]:
+    """(idempotency token, current digest) of what is to be approved."""
+    if step is None:
+        return f"plan:{plan['id']}", digest(
+            plan["id"], plan["version"], None, None, plan["input_fingerprint"], plan["policy_version"]
+        )
+    # the round moves when an admin retries a denied step, so it is asked anew
+    round_ = step.get("approval_round", 0)
+    return step["idempotency_token"], digest(
+        plan["id"],
+        plan["version"],
+        step["id"],
+        step["tool_id"],
+        {"inputs": step["inputs"], "round": round_} if round_ else step["inputs"],
+        plan["policy_version"],
+    )
+
+
+def _summarize(inputs: Any) -> dict[str, Any]:
+    if not isinstance(inputs, dict):
+        return {"value": str(inputs)[:INPUT_PREVIEW_CHARS]}
+    out = {}
+    for key, value in inputs.items():
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        out[key] = text if len(text) <= INPUT_PREVIEW_CHARS else text[:INPUT_PREVIEW_CHARS] + "…"
+    return out
+
+
+def _step_findings(conn: Any, plan_id: Any, step_id: Any) -> list[dict[str, Any]]:
+    query = (
+        "SELECT details->'findings' AS findings FROM public.plan_evaluations WHERE plan_id = %s AND generation = "
+        "(SELECT evaluation_generation FROM public.plans WHERE id = %s) AND "
+    )
+    if step_id is None:
+        rows = conn.execute(query + "scope = 'plan' AND gate = 'overall'", (plan_id, plan_id)).fetchall()
+    else:
+        rows = conn.execute(query + "scope = 'step' AND step_id = %s", (plan_id, plan_id, step_id)).fetchall()
+    return [f for r in rows for f in (r["findings"] or [])]
+
+
+# -------------------------------------------------------------- requests ----
+
+
+def requesters(plan: dict[str, Any]) -> list[str]:
+    """Everyone who asked for this work: they may not approve it themselves."""
+    names = [plan.get("created_by_sub"), plan.get("created_by"), plan.get("executed_by_sub"), plan.get("executed_by")]
+    return sorted({n for n in names if n})
+
+
+def request(
+    conn: Any,
+    plan: dict[str, Any],
+    step: dict[str, Any] | None,
+    tool: Tool | None,
+    policy: ApprovalPolicy,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Ask (once per token and digest) and return the request row."""
+    now = now or datetime.now(UTC)
+    token, current = _target(conn, plan, step)
+    findings = _step_findings(conn, plan["id"], step["id"] if step else None)
+    summary = _summarize(step["inputs"]) if step else {"plan": plan["title"], "verdict": plan.get("verdict")}
+    row = conn.execute(
+        "INSERT INTO public.approvals (kind, plan_id, step_id, tool_id, plan_version, policy_version, digest, "
+        "idempotency_token, required_approvals, approver_role, requested_by, requested_by_subs, requested_at, "
+        "expires_at, inputs_summary, findings) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (idempotency_token, digest) DO NOTHING RETURNING id",
+        (
+            "step" if step else "plan",
+            plan["id"],
+            step["id"] if step else None,
+            tool.id if tool else None,
+            plan["version"],
+            plan["policy_version"],
+            current,
+            token,
+            policy.required_approvals,
+            policy.approver_role,
+            plan.get("executed_by") or plan["created_by"],
+            requesters(plan),
+            now,
+            now + timedelta(seconds=policy.timeout_seconds),
+            json.dumps(summary),
+            json.dumps(findings, default=str),
+        ),
+    ).fetchone()
+    if row is None:
+        return _by_token_and_digest(conn, token, current)
+    approval_id = row["id"]
+    artifact_key, artifact_digest = storage.put_json(
+        f"approvals/{approval_id}",
+        {
+            "approval_id": approval_id,
+            "plan": {"id": plan["id"], "title": plan["title"], "version": plan["version"]},
+            "step": step,
+            "tool": tool.model_dump() if tool else None,
+            "digest": current,
+            "findings": findings,
+        },
+    )
+    conn.execute(
+        "UPDATE public.approvals SET artifacts = %s WHERE id = %s",
+        (json.dumps([{"name": "request.json", "key": artifact_key, "sha256": artifact_digest}]), approval_id),
+    )
+    _history(
+        conn,
+        approval_id,
+        "requested",
+        plan.get("executed_by") or plan["created_by"],
+        None,
+        None,
+        "system",
+        None,
+        current,
+    )
+    events.emit(
+        conn,
+        "approval.requested",
+        plan["id"],
+        {
+            "approval_id": str(approval_id),
+            "kind": "step" if step else "plan",
+            "step_id": str(step["id"]) if step else None,
+            "item_key": step["item_key"] if step else None,
+            "tool_id": tool.id if tool else None,
+            "required_approvals": policy.required_approvals,
+            "expires_at": (now + timedelta(seconds=policy.timeout_seconds)).isoformat(),
+        },
+    )
+    audit.record(
+        conn,
+        actor="executor",
+        action="approval.requested",
+        plan_id=plan["id"],
+        step_id=step["id"] if step else None,
+        backlog_item_ids=[step["backlog_item_id"]] if step else (),
+        pack_ids=[step["pack_id"]] if step else plan.get("pack_ids") or (),
+        details={"approval_id": str(approval_id), "digest": current, "tool_id": tool.id if tool else None},
+    )
+    created = _by_id(conn, approval_id)
+    assert created is not None
+    return created
+
+
+def _by_token_and_digest(conn: Any, token: str, current: str) -> dict[str, Any]:
+    return conn.execute(
+        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE idempotency_token = %s AND digest = %s",  # noqa: S608
+        (token, current),
+    ).fetchone()
+
+
+def _by_id(conn: Any, approval_id: Any, lock: bool = False) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = conn.execute(
+        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE id = %s" + (" FOR UPDATE" if lock else ""),  # noqa: S608
+        (approval_id,),
+    ).fetchone()
+    return row
+
+
+def _history(
+    conn: Any,
+    approval_id: Any,
+    event: str,
+    actor: str,
+    actor_sub: str | None,
+    actor_role: str | None,
+    source: str,
+    reason: str | None,
+    current_digest: str,
+    webhook_id: str | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO public.approval_events (approval_id, event, actor, actor_sub, actor_role, source, reason, digest, "
+        "webhook_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (approval_id, event, actor, actor_sub, actor_role, source, reason, current_digest, webhook_id),
+    )
+
+
+def cancel(conn: Any, approval: dict[str, Any], reason: str, actor: str = "system") -> None:
+    conn.execute(
+        "UPDATE public.approvals SET status = 'cancelled', decided_at = now(), decision_reason = %s "
+        "WHERE id = %s AND status = 'pending'",
+        (reason, approval["id"]),
+    )
+    _history(conn, approval["id"], "cancelled", actor, None, None, "system", reason, approval["digest"])
+    events.emit(conn, "approval.cancelled", approval["plan_id"], {"approval_id": str(approval["id"]), "reason": reason})
+    audit.record(
+        conn,
+        actor=actor,
+        action="approval.cancelled",
+        plan_id=approval["plan_id"],
+        step_id=approval["step_id"],
+        details={"approval_id": str(approval["id"]), "reason": reason},
+    )
+
+
+def cancel_stale(conn: Any, plan: dict[str, Any], reason: str) -> int:
+    """Cancel the plan's pending requests whose digest no longer matches."""
+    cancelled = 0
+    pending = conn.execute(
+        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE plan_id = %s AND status = 'pending' FOR UPDATE",  # noqa: S608
+        (plan["id"],),
+    ).fetchall()
+    for approval in pending:
+        step = _step(conn, approval["step_id"]) if approval["step_id"] else None
+        if _target(conn, plan, step)[1] != approval["digest"]:
+            cancel(conn, approval, reason)
+            cancelled += 1
+    return cancelled
+
+
+def cancel_all(conn: Any, plan_id: Any, reason: str, actor: str) -> None:
+    for approval in conn.execute(
+        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE plan_id = %s AND status = 'pending' FOR UPDATE",  # noqa: S608
+        (plan_id,),
+    ).fetchall():
+        cancel(conn, approval, reason, actor)
+
+
+def _step(conn: Any, step_id: Any) -> dict[str, Any]:
+    row: dict[str, Any] = conn.execute(
+        "SELECT id, plan_id, backlog_item_id, item_key, title, pack_id, tool_id, inputs, idempotency_token, status, "
+        "approval_round FROM public.plan_steps WHERE id = %s",
+        (step_id,),
+    ).fetchone()
+    return row
+
+
+# --------------------------------------------------- the executor's check ----
+
+State = Literal["approved", "pending", "denied"]
+
+
+def check(
+    conn: Any,
+    plan: dict[str, Any],
+    step: dict[str, Any] | None,
+    tool: Tool | None,
+    policy: ApprovalPolicy,
+    now: datetime | None = None,
+) -> tuple[State, dict[str, Any]]:
+    """Where this step (or plan) stands, asking anew when nothing valid exists.
+
+    A pending request for another digest is cancelled (what it was asked for
+    changed) and a new one made; an overdue request expires (a denial)."""
+    now = now or datetime.now(UTC)
+    token, current = _target(conn, plan, step)
+    latest = conn.execute(
+        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE idempotency_token = %s "  # noqa: S608
+        "ORDER BY (digest = %s) DESC, requested_at DESC LIMIT 1 FOR UPDATE",
+        (token, current),
+    ).fetchone()
+    if latest is not None and latest["digest"] != current:
+        if latest["status"] == "pending":
+            cancel(conn, latest, "what it approves changed (plan version, inputs or policy) since it was asked")
+        latest = None
+    if latest is None:
+        latest = request(conn, plan, step, tool, policy, now)
+    if latest["status"] == "pending" and latest["expires_at"] <= now:
+        expire(conn, latest)
+        latest = _by_id(conn, latest["id"])
+        assert latest is not None
+    status = latest["status"]
+    if status == "approved":
+        return "approved", latest
+    if status == "pending":
+        return "pending", latest
+    return "denied", latest
+
+
+def expire(conn: Any, approval: dict[str, Any]) -> None:
+    """Nobody answered in time: a denial, with the step denied and the plan blocked."""
+    reason = f"nobody decided before {approval['expires_at'].isoformat()}"
+    updated = conn.execute(
+        "UPDATE public.approvals SET status = 'expired', decided_at = now(), decision_reason = %s "
+        "WHERE id = %s AND status = 'pending' RETURNING id",
+        (reason, approval["id"]),
+    ).fetchone()
+    if updated is None:
+        return
+    _history(conn, approval["id"], "expired", "system", None, None, "cron", reason, approval["digest"])
+    events.emit(conn, "approval.expired", approval["plan_id"], {"approval_id": str(approval["id"]), "reason": reason})
+    _refuse(conn, approval, "expired", reason, "system")
+
+
+def _refuse(conn: Any, approval: dict[str, Any], status: str, reason: str, actor: str) -> None:
+    """A denial or an expiry: the step is denied and the plan blocked, the reason kept."""
+    if approval["step_id"] is not None:
+        conn.execute(
+            "UPDATE public.plan_steps SET status = 'denied', error = %s, lease_until = NULL, updated_at = now() "
+            "WHERE id = %s AND status IN ('pending', 'awaiting_approval', 'approved')",
+            (f"approval {status}: {reason}", approval["step_id"]),
+        )
+    what = "step" if approval["step_id"] else "plan"
+    conn.execute(
+        "UPDATE public.plans SET status = 'blocked', status_reason = %s, updated_at = now() "
+        "WHERE id = %s AND status NOT IN ('completed', 'failed', 'cancelled', 'rolled_back')",
+        (f"{what} approval {status} by {actor}: {reason}", approval["plan_id"]),
+    )
+    events.emit(
+        conn,
+        "plan.blocked",
+        approval["plan_id"],
+        {"reason": reason, "approval_id": str(approval["id"]), "approval_status": status},
+    )
+
+
+def expire_overdue(conn: Any, limit: int = 100) -> int:
+    rows = conn.execute(
+        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE status = 'pending' AND expires_at <= now() "  # noqa: S608
+        "ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (limit,),
+    ).fetchall()
+    for row in rows:
+        expire(conn, row)
+        audit.record(
+            conn,
+            actor="cron",
+            action="approval.expired",
+            plan_id=row["plan_id"],
+            step_id=row["step_id"],
+            details={"approval_id": str(row["id"])},
+            snapshot=True,
+        )
+    return len(rows)
+
+
+# ----------------------------------------------------- require_approval ----
+
+
+def require_approval(
+    tool_id: str, policy: ApprovalPolicy | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a tool function so it only runs with a valid, granted approval.
+
+        @require_approval("deploy.production")
+        def deploy(call: ToolCall) -> ToolResult: ...
+
+    The call carries `plan`, `step` and `tool`, and either `conn` (check in the
+    caller's transaction) or `transaction` (a factory for a short one of its
+    own, so the tool itself runs outside any transaction). Without a decision
+    it asks, once, and raises ApprovalPending; a denial or an expiry raises
+    ApprovalDenied with the reason. The check is made right before the tool
+    runs, against the step's current digest.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def guarded(call: Any) -> Any:
+            tool = call.tool
+            if tool is None or tool.id != tool_id:
+                raise ValueError(f"this function is guarded for {tool_id}, not {getattr(tool, 'id', None)}")
+            effective = policy or tool.approval_policy or ApprovalPolicy()
+            if call.conn is not None:
+                state, approval = check(call.conn, call.plan, call.step, tool, effective)
+            else:
+                with call.transaction() as conn:
+                    state, approval = check(conn, call.plan, call.step, tool, effective)
+            if state == "approved":
+                return fn(call)
+            if state == "pending":
+                raise ApprovalPending(str(approval["id"]))
+            raise ApprovalDenied(str(approval["id"]), approval["status"], approval["decision_reason"] or "denied")
+
+        guarded.approval_tool_id = tool_id  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+# ------------------------------------------------------------- decisions ----
+
+
+class DecisionRequest(BaseModel):
+    """approve or deny; a denial says why."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["approve", "deny"]
+    reason: str | None = Field(default=None, max_length=2000)
+    approver: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="who decided in the calling system (required for the signed Zig Todo webhook)",
+    )
+
+    @model_validator(mode="after")
+    def denial_needs_reason(self) -> DecisionRequest:
+        if self.decision == "deny" and not (self.reason and self.reason.strip()):
+            raise ValueError("a denial needs a reason (body.reason)")
+        return self
+
+
+class Artifact(BaseModel):
+    name: str
+    url: str
+    expires_at: datetime
+    sha256: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    event: str
+    actor: str
+    source: str
+    reason: str | None
+    occurred_at: datetime
+
+
+class ApprovalView(BaseModel):
+    id: UUID
+    kind: str
+    status: str
+    plan: dict[str, Any]
+    step: dict[str, Any] | None
+    tool_id: str | None
+    digest: str
+    required_approvals: int
+    approvals: int = Field(description="distinct people who approved so far")
+    approver_role: str
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+    seconds_left: int
+    decided_at: datetime | None
+    decision_reason: str | None
+    inputs_summary: dict[str, Any]
+    findings: list[dict[str, Any]]
+    artifacts: list[Artifact]
+    history: list[HistoryEntry]
+
+
+class ApprovalQueue(BaseModel):
+    approvals: list[ApprovalView]
+
+
+def _view(conn: Any, row: dict[str, Any], now: datetime, url_ttl: int = storage.DEFAULT_TTL) -> ApprovalView:
+    plan = conn.execute(
+        "SELECT id, title, status, version FROM public.plans WHERE id = %s", (row["plan_id"],)
+    ).fetchone()
+    step = (
+        conn.execute(
+            "SELECT id, item_key, title, status, stage FROM public.plan_steps WHERE id = %s", (row["step_id"],)
+        ).fetchone()
+        if row["step_id"]
+        else None
+    )
+    history = conn.execute(
+        "SELECT event, actor, source, reason, occurred_at FROM public.approval_events WHERE approval_id = %s "
+        "ORDER BY id",
+        (row["id"],),
+    ).fetchall()
+    backend = storage.backend()
+    expires = now + timedelta(seconds=url_ttl)
+    artifacts = [
+        Artifact(name=a["name"], url=backend.signed_url(a["key"], url_ttl), expires_at=expires, sha256=a.get("sha256"))
+        for a in row["artifacts"] or []
+    ]
+    return ApprovalView(
+        id=row["id"],
+        kind=row["kind"],
+        status=row["status"],
+        plan=plan,
+        step=step,
+        tool_id=row["tool_id"],
+        digest=row["digest"],
+        required_approvals=row["required_approvals"],
+        approvals=sum(1 for h in history if h["event"] == "approve"),
+        approver_role=row["approver_role"],
+        requested_by=row["requested_by"],
+        requested_at=row["requested_at"],
+        expires_at=row["expires_at"],
+        seconds_left=max(0, int((row["expires_at"] - now).total_seconds())),
+        decided_at=row["decided_at"],
+        decision_reason=row["decision_reason"],
+        inputs_summary=row["inputs_summary"],
+        findings=row["findings"],
+        artifacts=artifacts,
+        history=[HistoryEntry(**h) for h in history],
+    )
+
+
+def queue(conn: Any, status: str | None, plan_id: UUID | None, limit: int) -> ApprovalQueue:
+    now = datetime.now(UTC)
+    rows = conn.execute(
+        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a "  # noqa: S608
+        "WHERE (%(status)s::text IS NULL OR status = %(status)s) AND (%(plan)s::uuid IS NULL OR plan_id = %(plan)s) "
+        "ORDER BY requested_at, id LIMIT %(limit)s",
+        {"status": status, "plan": plan_id, "limit": limit},
+    ).fetchall()
+    return ApprovalQueue(approvals=[_view(conn, r, now) for r in rows])
+
+
+def queue_one(conn: Any, approval_id: UUID) -> ApprovalView:
+    row = _by_id(conn, approval_id)
+    if row is None:
+        raise Problem(404, f"approval {approval_id} does not exist", type="not-found")
+    return _view(conn, row, datetime.now(UTC))
+
+
+def decide(
+    conn: Any, approval_id: UUID, principal: Any, body: DecisionRequest, client: str | None = None
+) -> tuple[int, Any, bool]:
+    """Apply one decision under the row lock. Returns (status, body, commit):
+    200 with the approval; 409 with the standing decision; 410 for an
+    expired request (recorded as a denial, so the reply still commits)."""
+    now = datetime.now(UTC)
+    row = _by_id(conn, approval_id, lock=True)
+    if row is None:
+        raise Problem(404, f"approval {approval_id} does not exist", type="not-found")
+    actor, actor_sub = _actor(principal, body)
+    if row["status"] == "pending" and row["expires_at"] <= now:
+        expire(conn, row)
+        audit.record(
+            conn,
+            actor=actor,
+            action="approval.expired",
+            plan_id=row["plan_id"],
+            step_id=row["step_id"],
+            details={"approval_id": str(row["id"]), "late_decision": body.decision},
+        )
+        return (
+            410,
+            _problem(
+                410,
+                "this approval expired; it counts as a denial",
+                "approval-expired",
+                _view(conn, _by_id(conn, approval_id) or row, now),
+            ),
+            True,
+        )
+    if row["status"] != "pending":
+        return 409, _problem(409, f"already decided: {row['status']}", "approval-decided", _view(conn, row, now)), False
+    plan = _plan(conn, row["plan_id"])
+    step = _step(conn, row["step_id"]) if row["step_id"] else None
+    if _target(conn, plan, step)[1] != row["digest"]:
+        cancel(conn, row, "what it approves changed (plan version, inputs or policy) since it was asked", actor)
+        return (
+            409,
+            _problem(
+                409,
+                "what this approval was asked for has changed; it was cancelled and will be asked anew",
+                "approval-stale",
+                _view(conn, _by_id(conn, approval_id) or row, now),
+            ),
+            True,
+        )
+    _authorize(principal, row, actor, actor_sub, body)
+    source = _source(principal, client)
+    try:
+        with conn.transaction():  # a savepoint: a second vote by the same person must not poison the request
+            _history(
+                conn,
+                row["id"],
+                body.decision,
+                actor,
+                actor_sub,
+                principal.role,
+                source,
+                body.reason,
+                row["digest"],
+                principal.claims.get("webhook_id"),
+            )
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "approval_events_one_vote":
+            raise Problem(409, f"{actor} has already decided on this approval", type="approval-already-voted") from None
+        raise
+    if body.decision == "deny":
+        _finish(conn, row, "denied", body.reason or "", actor)
+        _refuse(conn, row, "denied", body.reason or "", actor)
+    else:
+        votes = conn.execute(
+            "SELECT count(DISTINCT actor) AS n FROM public.approval_events "
+            "WHERE approval_id = %s AND event = 'approve'",
+            (row["id"],),
+        ).fetchone()["n"]
+        if votes >= row["required_approvals"]:
+            _finish(conn, row, "approved", body.reason, actor)
+            _grant(conn, row, plan, actor)
+        else:
+            events.emit(
+                conn,
+                "approval.decided",
+                row["plan_id"],
+                {
+                    "approval_id": str(row["id"]),
+                    "decision": "approve",
+                    "by": actor,
+                    "status": "pending",
+                    "approvals": votes,
+                    "required": row["required_approvals"],
+                },
+            )
+    audit.record(
+        conn,
+        actor=principal if principal.source != "webhook" else actor,
+        action=f"approval.{body.decision}",
+        plan_id=row["plan_id"],
+        step_id=row["step_id"],
+        backlog_item_ids=[step["backlog_item_id"]] if step else (),
+        pack_ids=[step["pack_id"]] if step else (),
+        details={"approval_id": str(row["id"]), "reason": body.reason, "source": source, "digest": row["digest"]},
+        snapshot=True,
+    )
+    fresh = _by_id(conn, approval_id)
+    assert fresh is not None
+    return 200, _view(conn, fresh, now), True
+
+
+def _plan(conn: Any, plan_id: Any) -> dict[str, Any]:
+    row: dict[str, Any] = conn.execute(
+        "SELECT id, version, title, status, verdict, input_fingerprint, policy_version, created_by, created_by_sub, "
+        "executed_by, executed_by_sub, pack_ids FROM public.plans WHERE id = %s",
+        (plan_id,),
+    ).fetchone()
+    return row
+
+
+def _actor(principal: Any, body: DecisionRequest) -> tuple[str, str | None]:
+    if principal.source == "webhook":
+        if not body.approver:
+            raise Problem(
+                422,
+                "body.approver: the webhook must say who decided",
+                type="invalid-input",
+                errors=[{"loc": ["body", "approver"], "msg": "required for webhook decisions"}],
+            )
+        return f"zig-todo:{body.approver}", None
+    if body.approver and body.approver not in (principal.name, principal.subject):
+        raise Problem(
+            422,
+            "body.approver: only the signed webhook may decide on someone else's behalf",
+            type="invalid-input",
+            errors=[{"loc": ["body", "approver"], "msg": "must be you, or omitted"}],
+        )
+    return principal.name, principal.subject
+
+
+def _source(principal: Any, client: str | None) -> str:
+    if principal.source == "webhook":
+        return "webhook"
+    return "console" if client == "console" else "api"
+
+
+def _authorize(principal: Any, row: dict[str, Any], actor: str, actor_sub: str | None, body: DecisionRequest) -> None:
+    from lib.auth import RANK
+
+    if principal.role is None or RANK[principal.role] < RANK[row["approver_role"]]:
+        raise Problem(403, f"this approval needs the {row['approver_role']} role", type="forbidden")
+    if body.decision == "approve":
+        identities = {actor, actor_sub, principal.email, (body.approver or None)} - {None}
+        if identities & set(row["requested_by_subs"] or []):
+            raise Problem(403, "the requester of an approval may not approve it", type="self-approval")
+
+
+def _finish(conn: Any, row: dict[str, Any], status: str, reason: str | None, actor: str) -> None:
+    conn.execute(
+        "UPDATE public.approvals SET status = %s, decided_at = now(), decision_reason = %s WHERE id = %s",
+        (status, reason or (f"approved by {actor}" if status == "approved" else None), row["id"]),
+    )
+    events.emit(
+        conn,
+        "approval.decided",
+        row["plan_id"],
+        {
+            "approval_id": str(row["id"]),
+            "decision": "approve" if status == "approved" else "deny",
+            "status": status,
+            "by": actor,
+            "reason": reason,
+        },
+    )
+
+
+def _grant(conn: Any, row: dict[str, Any], plan: dict[str, Any], actor: str) -> None:
+    """Approved: the step may run; a plan approval clears the plan to run."""
+    if row["step_id"] is not None:
+        conn.execute(
+            "UPDATE public.plan_steps SET status = 'approved', updated_at = now() "
+            "WHERE id = %s AND status = 'awaiting_approval'",
+            (row["step_id"],),
+        )
+        return
+    conn.execute(
+        "UPDATE public.plans SET status = 'approved', status_reason = %s, updated_at = now() "
+        "WHERE id = %s AND status IN ('paused', 'ready', 'executing')",
+        (f"approved by {actor}", row["plan_id"]),
+    )
+    events.emit(conn, "plan.approved", row["plan_id"], {"by": actor, "approval_id": str(row["id"])})
+
+
+def _problem(status: int, detail: str, kind: str, view: ApprovalView) -> dict[str, Any]:
+    from lib.problems import PROBLEM_BASE
+
+    return {
+        "type": PROBLEM_BASE + kind,
+        "title": {409: "Conflict", 410: "Gone"}[status],
+        "status": status,
+        "detail": detail,
+        "approval": json.loads(view.model_dump_json()),
+    }

@@ -1,0 +1,71 @@
+"""The cron tick: the work nobody's request is waiting for.
+
+Safe to run concurrently: approvals expire under FOR UPDATE SKIP LOCKED,
+notifications are claimed the same way, and plans are advanced through the
+executor's own claiming.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from pydantic import BaseModel
+
+from lib import approvals, db, notify, settings
+from lib.executor import runner
+from lib.problems import Problem
+
+KEEP_IDEMPOTENCY_KEYS = "24 hours"
+
+
+class TickReport(BaseModel):
+    expired_approvals: int
+    notifications: dict[str, int]
+    plans_advanced: int
+    steps_run: int
+    idempotency_keys_forgotten: int
+    seconds: float
+
+
+def authorize(header: str | None) -> None:
+    secret = settings.secret("CRON_SECRET")
+    expected = f"Bearer {secret}" if secret else None
+    if not expected or not header or not hmac.compare_digest(header, expected):
+        raise Problem(401, "the cron tick needs Authorization: Bearer $CRON_SECRET", type="unauthorized")
+
+
+def tick(budget_seconds: float | None = None) -> TickReport:
+    started = time.monotonic()
+    budget = (
+        budget_seconds if budget_seconds is not None else float(settings.env("NOFX_TICK_BUDGET_SECONDS", "20") or 20)
+    )
+    with db.transaction() as conn:
+        expired = approvals.expire_overdue(conn)
+        forgotten = conn.execute(
+            f"DELETE FROM public.idempotency_keys WHERE created_at < now() - interval '{KEEP_IDEMPOTENCY_KEYS}'"  # noqa: S608
+        ).rowcount
+        plans = [
+            r["id"]
+            for r in conn.execute(
+                "SELECT p.id FROM public.plans p WHERE p.status IN ('executing', 'approved', 'paused') "
+                "ORDER BY p.updated_at LIMIT 20"
+            )
+        ]
+    sent = notify.deliver_due()
+    steps = 0
+    advanced = 0
+    for plan_id in plans:
+        left = budget - (time.monotonic() - started)
+        if left <= 1:
+            break
+        steps += runner.advance(plan_id, left).ran
+        advanced += 1
+    return TickReport(
+        expired_approvals=expired,
+        notifications=sent,
+        plans_advanced=advanced,
+        steps_run=steps,
+        idempotency_keys_forgotten=forgotten,
+        seconds=round(time.monotonic() - started, 3),
+    )
