@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from lib import audit
 from lib.gates.models import GateResult
+from lib.llm.summary import ComparisonSummary
 from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats, build_plan
 from lib.problems import Problem
 from lib.runtime import gc_paused
@@ -102,6 +103,9 @@ class PlanCreated(BaseModel):
     verdict: str
     reused: bool = Field(description="true when an open plan for the same input was returned instead")
     dry_run: bool = False
+    comparison: ComparisonSummary | None = Field(
+        default=None, description="the model comparison (options.compare_models): each model's score, cost, latency"
+    )
 
 
 # ---------------------------------------------------------------- loading ----
@@ -417,7 +421,10 @@ def gate_context(conn: Any, tools: dict[str, Tool], stats: dict[str, ToolStats],
 def _create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: str | None) -> tuple[int, PlanCreated]:
     from lib import evaluations
     from lib.gates.evaluate import evaluate_gates
+    from lib.llm.refs import require_model_refs
 
+    options = request.options
+    refs = require_model_refs(options.compare_models)  # a 422 naming body.options.compare_models.N
     roots = resolve_roots(conn, request)
     backlog = load_backlog(conn, roots)
     if roots is None and not any(i.status == "open" for i in backlog.values()):
@@ -428,12 +435,35 @@ def _create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: st
             errors=[{"loc": ["body"], "msg": "no open backlog items"}],
         )
     tools, stats = load_tools(conn), load_stats(conn)
-    draft = build_plan(backlog, tools, stats, request.options, roots)
-    evaluation = evaluate_gates(draft, gate_context(conn, tools, stats, request.options))
-    gates_out = evaluations.results_for_response(evaluation)
+    draft = build_plan(backlog, tools, stats, options, roots)
+    ctx = gate_context(conn, tools, stats, options)
+    comparison = None
+    if refs:
+        open_plan = conn.execute(
+            "SELECT 1 FROM public.plans WHERE input_fingerprint = %s AND status = ANY(%s)",
+            (draft.fingerprint, list(OPEN_PLAN_STATUSES)),
+        ).fetchone()
+        if open_plan is not None and not options.dry_run:
+            return 200, existing_open_plan(conn, draft.fingerprint)  # without paying for a second comparison
+        from lib.llm.compare import compare
 
-    if request.options.dry_run:
+        # A provider that fails or times out is a row with its error, never a failed plan.
+        comparison = compare(draft, refs, options.max_parallel)
+        ctx = ctx.model_copy(update={"model_costs": comparison.model_costs()})
+    evaluation = evaluate_gates(draft, ctx)
+    model_evaluations = comparison.evaluate(draft, lambda d: evaluate_gates(d, ctx)) if comparison is not None else []
+    source = "deterministic"
+    if comparison is not None and options.adopt_best_model:
+        draft, comparison = comparison.adopt_best(draft)  # the deterministic plan when no proposal is valid
+        if comparison.adopted is not None:
+            evaluation = dict(model_evaluations)[comparison.adopted]
+            source = comparison.adopted
+    gates_out = evaluations.results_for_response(evaluation)
+    summary = comparison.summary() if comparison is not None else None
+
+    if options.dry_run:
         view = _plan_view_for_dry_run(draft, request, principal, evaluation)
+        view.source = source
         return 200, PlanCreated(
             plan=view,
             steps=_draft_steps_view(draft, MAX_STEPS_IN_RESPONSE),
@@ -443,6 +473,7 @@ def _create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: st
             verdict=evaluation.verdict,
             reused=False,
             dry_run=True,
+            comparison=summary,
         )
 
     status = "blocked" if evaluation.verdict == "block" else "ready"
@@ -455,7 +486,7 @@ def _create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: st
             "status_reason": _status_reason(evaluation),
             "verdict": evaluation.verdict,
             "score": evaluation.score,
-            "source": "deterministic",
+            "source": source,
             "idempotency_key": idempotency_key,
             "fingerprint": draft.fingerprint,
             "options": json.dumps(request.options.model_dump()),
@@ -471,7 +502,11 @@ def _create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: st
         return 200, existing_open_plan(conn, draft.fingerprint)
     plan_id = str(row["id"])
     copy_steps(conn, plan_id, draft)
-    generation = evaluations.record(conn, plan_id, evaluation, principal.name)
+    generation = evaluations.record(conn, plan_id, evaluation, principal.name, model_evaluations=model_evaluations)
+    if comparison is not None:
+        from lib.llm import store
+
+        store.record(conn, plan_id, comparison)
     evaluations.announce_verdict(conn, plan_id, title, evaluation, generation, draft.totals.model_dump())
     audit.record(
         conn,
@@ -488,6 +523,15 @@ def _create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: st
             "fingerprint": draft.fingerprint,
             "steps": draft.totals.steps,
             "options": request.options.model_dump(),
+            "source": source,
+            "comparison": None
+            if summary is None
+            else {
+                "best": summary.best_model,
+                "adopted": summary.adopted_model,
+                "prompt_digest": summary.prompt_digest,
+                "models": {m.model: {"score": m.score, "valid": m.valid, "error": m.error} for m in summary.models},
+            },
         },
     )
     plan = fetch_plan(conn, plan_id)
@@ -500,6 +544,7 @@ def _create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: st
         evaluations=gates_out,
         verdict=evaluation.verdict,
         reused=False,
+        comparison=summary,
     )
 
 
@@ -521,6 +566,8 @@ def existing_open_plan(conn: Any, fingerprint: str) -> PlanCreated:
 def plan_detail(
     conn: Any, plan_id: UUID | str, *, reused: bool = False, limit: int = MAX_STEPS_IN_RESPONSE, offset: int = 0
 ) -> PlanCreated:
+    from lib.llm import store
+
     plan = fetch_plan(conn, plan_id)
     if plan is None:
         raise Problem(404, f"plan {plan_id} does not exist", type="not-found")
@@ -534,6 +581,7 @@ def plan_detail(
         evaluations=[],
         verdict=plan.verdict or "allow",
         reused=reused,
+        comparison=store.load_summary(conn, plan_id),
     )
 
 
