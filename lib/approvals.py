@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-import psycopg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lib import audit, events, storage
@@ -516,22 +515,22 @@ class ApprovalQueue(BaseModel):
     approvals: list[ApprovalView]
 
 
+# What a view needs besides the approval row, in one round trip.
+VIEW_CONTEXT = """
+SELECT (SELECT row_to_json(p) FROM (SELECT id, title, status, version FROM public.plans
+                                     WHERE id = %(plan)s) p) AS plan,
+       (SELECT row_to_json(s) FROM (SELECT id, item_key, title, status, stage FROM public.plan_steps
+                                     WHERE id = %(step)s) s) AS step,
+       (SELECT coalesce(json_agg(h ORDER BY h.id), '[]'::json) FROM (
+            SELECT id, event, actor, source, reason, occurred_at FROM public.approval_events
+             WHERE approval_id = %(id)s) h) AS history
+"""
+
+
 def _view(conn: Any, row: dict[str, Any], now: datetime, url_ttl: int = storage.DEFAULT_TTL) -> ApprovalView:
-    plan = conn.execute(
-        "SELECT id, title, status, version FROM public.plans WHERE id = %s", (row["plan_id"],)
-    ).fetchone()
-    step = (
-        conn.execute(
-            "SELECT id, item_key, title, status, stage FROM public.plan_steps WHERE id = %s", (row["step_id"],)
-        ).fetchone()
-        if row["step_id"]
-        else None
-    )
-    history = conn.execute(
-        "SELECT event, actor, source, reason, occurred_at FROM public.approval_events WHERE approval_id = %s "
-        "ORDER BY id",
-        (row["id"],),
-    ).fetchall()
+    context = conn.execute(VIEW_CONTEXT, {"plan": row["plan_id"], "step": row["step_id"], "id": row["id"]}).fetchone()
+    plan, step = context["plan"], context["step"]
+    history = [{**h, "occurred_at": datetime.fromisoformat(h["occurred_at"])} for h in context["history"]]
     backend = storage.backend()
     expires = now + timedelta(seconds=url_ttl)
     artifacts = [
@@ -629,24 +628,25 @@ def decide(
         )
     _authorize(principal, row, actor, actor_sub, body)
     source = _source(principal, client)
-    try:
-        with conn.transaction():  # a savepoint: a second vote by the same person must not poison the request
-            _history(
-                conn,
-                row["id"],
-                body.decision,
-                actor,
-                actor_sub,
-                principal.role,
-                source,
-                body.reason,
-                row["digest"],
-                principal.claims.get("webhook_id"),
-            )
-    except psycopg.errors.UniqueViolation as exc:
-        if exc.diag.constraint_name == "approval_events_one_vote":
-            raise Problem(409, f"{actor} has already decided on this approval", type="approval-already-voted") from None
-        raise
+    voted = conn.execute(
+        # one vote per person and request: the partial unique index decides
+        "INSERT INTO public.approval_events (approval_id, event, actor, actor_sub, actor_role, source, reason, digest, "
+        "webhook_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (approval_id, actor) WHERE event IN ('approve', 'deny') DO NOTHING RETURNING id",
+        (
+            row["id"],
+            body.decision,
+            actor,
+            actor_sub,
+            principal.role,
+            source,
+            body.reason,
+            row["digest"],
+            principal.claims.get("webhook_id"),
+        ),
+    ).fetchone()
+    if voted is None:
+        raise Problem(409, f"{actor} has already decided on this approval", type="approval-already-voted")
     if body.decision == "deny":
         _finish(conn, row, "denied", body.reason or "", actor)
         _refuse(conn, row, "denied", body.reason or "", actor)

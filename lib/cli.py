@@ -1,12 +1,18 @@
 """`python -m lib.cli <command>`: the project's command line.
 
-token --role admin        mint a local development token
-migrate                   apply supabase/migrations to DATABASE_URL (or the embedded database)
-seed                      load supabase/seed.sql (the demo backlog)
-dev                       migrate, seed, print a token and a curl line, serve on :3000
-serve                     serve the api/ functions and public/ on :3000
-db-url                    print the database URL in use (starts the embedded one if needed)
-routes                    list the function routes the dev server (and Vercel) serve
+token --role admin          mint a local development token
+plan-file backlog.json      plan a backlog file and print its stages (no database needed)
+migrate                     apply supabase/migrations to DATABASE_URL (or the embedded database)
+seed                        load supabase/seed.sql (the demo backlog)
+dev                         migrate, seed, print a token and a curl line, serve on :3000
+serve                       serve the api/ functions and public/ on :3000
+smoke --surface planner --base-url URL
+                            the whole planner story against a running server
+audit-verify                verify every audit chain and the snapshots they point to
+audit-replay PLAN_ID        step through a plan's history
+db-url                      print the database URL in use (starts the embedded one if needed)
+db-stop                     stop the embedded PostgreSQL
+routes                      list the function routes the dev server (and Vercel) serve
 """
 
 from __future__ import annotations
@@ -147,6 +153,14 @@ def _audit_replay(args: argparse.Namespace) -> int:
     return 0 if check.ok else 1
 
 
+@command("smoke")
+def _smoke(args: argparse.Namespace) -> int:
+    """The whole planner story against a running server."""
+    from lib import smoke
+
+    return smoke.main(args.surface, args.base_url)
+
+
 @command("db-stop")
 def _db_stop(args: argparse.Namespace) -> int:
     from lib import embedded_db
@@ -208,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     pf.add_argument("--max-parallel", type=int, default=8)
     sub.add_parser("migrate", help="apply the migrations")
     sub.add_parser("seed", help="load supabase/seed.sql")
+    sm = sub.add_parser("smoke", help="plan, gates, execute, approve by webhook, complete, audit: against a server")
+    sm.add_argument("--surface", default="planner", help="what to exercise (planner)")
+    sm.add_argument("--base-url", default="http://127.0.0.1:3000")
     sub.add_parser("audit-verify", help="verify the whole audit log and its snapshots")
     replay = sub.add_parser("audit-replay", help="step through a plan's audit history")
     replay.add_argument("plan_id")

@@ -9,6 +9,7 @@ free, where a prepared statement from another transaction does not exist.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -49,6 +50,17 @@ def use(url: str | None) -> None:
         _url = url
 
 
+IDLE_CHECK_SECONDS = 5.0
+
+
+def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+    last_used = getattr(conn, "_nofx_last_used", None)
+    if last_used is None or time.monotonic() - last_used > IDLE_CHECK_SECONDS:
+        from psycopg_pool import ConnectionPool
+
+        ConnectionPool.check_connection(conn)
+
+
 def pool() -> Any:
     global _pool
     if _pool is None:
@@ -63,8 +75,9 @@ def pool() -> Any:
                     max_size=size,
                     kwargs=connect_kwargs(),
                     # A pooled connection may have been cut by the pooler or a
-                    # restart while the function slept; check before handing out.
-                    check=ConnectionPool.check_connection,
+                    # restart while the function slept: ping it before handing
+                    # it out, unless it was in use a moment ago.
+                    check=_check_if_idle,
                     open=True,
                     name="nofx",
                 )
@@ -76,6 +89,7 @@ def transaction() -> Iterator[psycopg.Connection[dict[str, Any]]]:
     """A connection inside one transaction: commit on success, roll back on error."""
     with pool().connection() as conn:
         yield conn
+        conn._nofx_last_used = time.monotonic()
 
 
 def connect(url: str | None = None, **kwargs: Any) -> psycopg.Connection[dict[str, Any]]:

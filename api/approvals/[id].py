@@ -34,6 +34,7 @@ def decide(ctx):
     )
     if status != 200:
         return Reply(status, body, content_type=CONTENT_TYPE, commit=commit)
-    if body.status == "approved":
+    if body.status == "approved" and body.plan["status"] in ("paused", "executing", "approved"):
+        # the plan was waiting for this: carry it on in this request
         ctx.after_commit.append(lambda: execution.resume_quietly(body.plan["id"]))
     return body

@@ -12,8 +12,9 @@ from typing import Any
 from tests.support.wsgi_client import Client
 
 
-def event_types(client: Client, token: str, plan_id: str, until: Callable[[list[str]], bool],
-                timeout: float = 10.0) -> list[str]:
+def event_types(
+    client: Client, token: str, plan_id: str, until: Callable[[list[str]], bool], timeout: float = 10.0
+) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
         page = client.get(f"/api/events?plan_id={plan_id}&limit=1000", token=token).json()
@@ -23,8 +24,9 @@ def event_types(client: Client, token: str, plan_id: str, until: Callable[[list[
         time.sleep(0.05)
 
 
-def wait_for_page(client: Client, token: str, query: str, until: Callable[[list[dict[str, Any]]], bool],
-                  timeout: float = 10.0) -> list[dict[str, Any]]:
+def wait_for_page(
+    client: Client, token: str, query: str, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         events = client.get(f"/api/events?{query}", token=token).json()["events"]

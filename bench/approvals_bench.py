@@ -1,0 +1,177 @@
+"""Approvals: decision latency (p50, p99) and throughput with 16 concurrent
+clients over HTTP against the local dev server (its own process), beside the
+raw rate of the same row-locked UPDATE issued directly through psycopg, in
+the same run.
+
+    python -m bench.approvals_bench [decisions]
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from bench.common import dev_server, median_ms, percentile, scratch_database, token
+from lib import approvals, auth, db, planning
+from lib.planner.models import ApprovalPolicy
+
+CLIENTS = 16
+STEPS_PER_PLAN = 10
+
+
+def prepare(url: str, count: int) -> list[str]:
+    """count pending step approvals, spread over plans of ten steps."""
+    db.use(url)
+    planner = auth.principal_from_claims(auth.verify_token(token("planner")))
+    ids: list[str] = []
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        conn.execute(
+            "INSERT INTO tools (id, name, kind, config, sensitive, approval_policy, cost_model) VALUES "
+            "('bench.gate', 'bench gate', 'builtin', '{\"action\": \"noop\"}', true, "
+            '\'{"required_approvals": 1, "timeout_seconds": 3600}\', \'{"usd_per_call": 0}\')'
+        )
+        conn.execute("INSERT INTO packs (id, name) VALUES ('bench', 'bench')")
+        conn.commit()
+        for p in range((count + STEPS_PER_PLAN - 1) // STEPS_PER_PLAN):
+            for i in range(STEPS_PER_PLAN):
+                conn.execute(
+                    "INSERT INTO backlog_items (key, title, pack_id, tool_id, inputs) VALUES "
+                    "(%s, %s, 'bench', 'bench.gate', %s)",
+                    (f"B{p}-{i}", f"step {i}", json.dumps({"i": i})),
+                )
+            item_ids = [
+                r["id"]
+                for r in conn.execute("SELECT id::text AS id FROM backlog_items WHERE key LIKE %s", (f"B{p}-%",))
+            ]
+            request = planning.PlanRequest(backlog_item_ids=item_ids)
+            _, created = planning.create(conn, request, planner, None)
+            plan_id = created.plan.id
+            conn.execute(
+                "UPDATE plans SET executed_by = 'planner', executed_by_sub = %s WHERE id = %s",
+                (planner.subject, plan_id),
+            )
+            plan = conn.execute("SELECT * FROM plans WHERE id = %s", (plan_id,)).fetchone()
+            for step in conn.execute("SELECT * FROM plan_steps WHERE plan_id = %s", (plan_id,)).fetchall():
+                row = approvals.request(conn, plan, step, None, ApprovalPolicy())
+                ids.append(str(row["id"]))
+            conn.commit()
+    return ids[:count]
+
+
+def http_decisions(host: str, port: int, approval_ids: list[str]) -> tuple[list[float], float, int]:
+    """16 clients, each on a kept-alive connection, each deciding its share."""
+    approver = auth.mint_token("approver", subject=str(uuid.uuid4()), email="bench-approver@nofx.local")
+    shares = [approval_ids[i::CLIENTS] for i in range(CLIENTS)]
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    barrier = threading.Barrier(CLIENTS + 1)
+
+    def client(share: list[str]) -> None:
+        nonlocal errors
+        conn = http.client.HTTPConnection(host, port, timeout=60)
+        body = json.dumps({"decision": "approve", "reason": "bench"})
+        headers = {"Authorization": f"Bearer {approver}", "Content-Type": "application/json"}
+        mine = []
+        barrier.wait()
+        for approval_id in share:
+            start = time.perf_counter()
+            conn.request("POST", f"/api/approvals/{approval_id}", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - start)
+            if response.status != 200:
+                with lock:
+                    errors += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - started, errors
+
+
+def raw_updates(url: str, approval_ids: list[str]) -> tuple[list[float], float]:
+    """The floor: the same row lock and UPDATE, straight through psycopg."""
+    shares = [approval_ids[i::CLIENTS] for i in range(CLIENTS)]
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(CLIENTS + 1)
+
+    def worker(share: list[str]) -> None:
+        mine = []
+        with psycopg.connect(url, prepare_threshold=None) as conn:
+            barrier.wait()
+            for approval_id in share:
+                start = time.perf_counter()
+                with conn.transaction():
+                    conn.execute("SELECT status FROM approvals WHERE id = %s FOR UPDATE", (approval_id,))
+                    conn.execute(
+                        "UPDATE approvals SET status = 'approved', decided_at = now(), "
+                        "decision_reason = 'raw' WHERE id = %s AND status = 'pending'",
+                        (approval_id,),
+                    )
+                mine.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(share,)) for share in shares]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - started
+
+
+def run(decisions: int = 1000) -> dict[str, Any]:
+    with scratch_database("approvals") as url:
+        ids = prepare(url, decisions * 2)
+        through_http, direct = ids[:decisions], ids[decisions:]
+        with dev_server(url, threads=CLIENTS) as (host, port):
+            lat, elapsed, errors = http_decisions(host, port, through_http)
+        raw_lat, raw_elapsed = raw_updates(url, direct)
+        db.use(None)
+    return {
+        "decisions": decisions,
+        "clients": CLIENTS,
+        "errors": errors,
+        "http_p50_ms": median_ms(lat),
+        "http_p99_ms": percentile(lat, 0.99) * 1000,
+        "http_rate": decisions / elapsed,
+        "raw_p50_ms": median_ms(raw_lat),
+        "raw_p99_ms": percentile(raw_lat, 0.99) * 1000,
+        "raw_rate": decisions / raw_elapsed,
+    }
+
+
+def table(r: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            "| path | decisions | p50 | p99 | throughput |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            f"| POST /api/approvals/:id over HTTP ({r['clients']} clients) | {r['decisions']:,} | "
+            f"{r['http_p50_ms']:.1f} ms | {r['http_p99_ms']:.1f} ms | {r['http_rate']:.0f}/s |",
+            f"| raw row-locked UPDATE via psycopg ({r['clients']} clients) | {r['decisions']:,} | "
+            f"{r['raw_p50_ms']:.1f} ms | {r['raw_p99_ms']:.1f} ms | {r['raw_rate']:.0f}/s |",
+            f"| ratio (HTTP / raw throughput) | | | | {100 * r['http_rate'] / r['raw_rate']:.0f}% |",
+        ]
+    ) + (f"\n\n{r['errors']} decisions failed" if r["errors"] else "")
+
+
+if __name__ == "__main__":
+    print(table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)))

@@ -1,0 +1,176 @@
+"""The smoke test: the whole planner story against a running deployment.
+
+    python -m lib.cli smoke --surface planner --base-url https://nofx.example.com
+
+plan -> gates -> execute -> pause at approval -> approve through the signed
+Zig Todo webhook -> complete -> the audit trail verifies. It writes a small
+pack of its own (`smoke-<run>`), so it is safe to run against production.
+
+Credentials: NOFX_SMOKE_PLANNER_TOKEN (a planner's JWT) and
+ZIG_TODO_WEBHOOK_SECRET; locally both come from the development secrets.
+The approval step uses NOFX_SMOKE_GATE_TOOL (default `db.migrate`, seeded by
+supabase/seed.sql), a tool whose policy asks one approver.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from lib import settings, webhooks
+
+SURFACES = ("planner",)
+
+
+class SmokeFailed(RuntimeError):
+    pass
+
+
+class Smoke:
+    def __init__(self, base_url: str, say: Callable[[str], None] = print, timeout: float = 90.0) -> None:
+        import httpx
+
+        self.base = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base, timeout=30.0)
+        self.say = say
+        self.timeout = timeout
+        token = settings.env("NOFX_SMOKE_PLANNER_TOKEN")
+        if token is None:
+            from lib import auth
+
+            token = auth.mint_token("planner", email="smoke@nofx.local", subject=str(uuid.uuid4()))
+        self.auth = {"Authorization": f"Bearer {token}"}
+        secret = settings.secret("ZIG_TODO_WEBHOOK_SECRET")
+        if not secret:
+            raise SmokeFailed("set ZIG_TODO_WEBHOOK_SECRET to sign the approval webhook")
+        self.secret = secret
+
+    def call(self, method: str, path: str, expect: tuple[int, ...], **kw: Any) -> Any:
+        response = self.http.request(method, path, headers={**self.auth, **kw.pop("headers", {})}, **kw)
+        if response.status_code not in expect:
+            raise SmokeFailed(f"{method} {path}: {response.status_code} {response.text[:500]}")
+        return response.json() if response.content else None
+
+    def check(self, label: str, ok: bool, detail: str = "") -> None:
+        self.say(f"{'ok  ' if ok else 'FAIL'} {label}{': ' + detail if detail else ''}")
+        if not ok:
+            raise SmokeFailed(label + (f": {detail}" if detail else ""))
+
+    def approve_by_webhook(self, approval_id: str) -> dict[str, Any]:
+        body = json.dumps({"decision": "approve", "approver": "smoke-test@zigtodo", "reason": "smoke test"}).encode()
+        headers = webhooks.sign(self.secret, f"msg_{uuid.uuid4().hex}", body)
+        response = self.http.post(
+            f"/api/approvals/{approval_id}", content=body, headers={**headers, "Content-Type": "application/json"}
+        )
+        if response.status_code != 200:
+            raise SmokeFailed(f"webhook approval {approval_id}: {response.status_code} {response.text[:300]}")
+        result: dict[str, Any] = response.json()
+        return result
+
+    def run(self) -> str:
+        health = self.http.get("/api/health").json()
+        self.check(
+            "health", health.get("status") == "ok", f"database {health.get('database', {}).get('server_version')}"
+        )
+        flags = {f["key"]: f["enabled"] for f in self.call("GET", "/api/config/flags", (200,))["flags"]}
+        self.check("feature flags on", all(flags.values()), json.dumps(flags))
+
+        run = uuid.uuid4().hex[:8]
+        gate_tool = settings.env("NOFX_SMOKE_GATE_TOOL", "db.migrate") or "db.migrate"
+        created = self.call(
+            "POST",
+            "/api/backlog",
+            (201,),
+            json={
+                "pack_id": f"smoke-{run}",
+                "pack_name": f"smoke test {run}",
+                "items": [
+                    {"key": f"SMK-{run}-1", "title": "prepare", "tool_id": "builtin.echo", "inputs": {"run": run}},
+                    {
+                        "key": f"SMK-{run}-2",
+                        "title": "change that needs a person",
+                        "tool_id": gate_tool,
+                        "inputs": {"service": f"smoke-{run}", "previous": "0"},
+                        "depends_on": [f"SMK-{run}-1"],
+                    },
+                    {
+                        "key": f"SMK-{run}-3",
+                        "title": "announce",
+                        "tool_id": "builtin.echo",
+                        "depends_on": [f"SMK-{run}-2"],
+                    },
+                ],
+            },
+        )
+        ids = [i["id"] for i in created["items"]]
+        self.check("backlog written", len(ids) == 3, f"pack smoke-{run}")
+
+        plan = self.call(
+            "POST",
+            "/api/auto-planner/plan",
+            (201,),
+            json={"backlog_item_ids": ids, "options": {"rollback_on_failure": True, "title": f"smoke {run}"}},
+        )
+        plan_id = plan["plan"]["id"]
+        self.check(
+            "plan",
+            plan["verdict"] != "block",
+            f"{plan_id} verdict {plan['verdict']}, {plan['plan']['totals']['stages']} stages",
+        )
+        gates = self.call("GET", f"/api/gates/{plan_id}", (200,))
+        self.check(
+            "gates",
+            set(gates["gates"]) == {"structural", "risk", "compliance", "resource"},
+            ", ".join(f"{k} {v['verdict']}" for k, v in gates["gates"].items()),
+        )
+
+        state = self.call("POST", "/api/auto-planner/execute", (202,), json={"plan_id": plan_id})
+        self.check("execute pauses for approval", state["status"] == "paused", state["status_reason"] or "")
+        deadline = time.monotonic() + self.timeout
+        approved = 0
+        while state["status"] not in ("completed", "failed", "rolled_back", "blocked", "cancelled"):
+            if time.monotonic() > deadline:
+                raise SmokeFailed(f"plan still {state['status']} after {self.timeout:.0f} s")
+            pending = self.call("GET", f"/api/approvals?plan_id={plan_id}", (200,))["approvals"]
+            for approval in pending:
+                decided = self.approve_by_webhook(approval["id"])
+                approved += 1
+                self.check(
+                    f"approved {approval['kind']} through the signed webhook",
+                    decided["status"] in ("approved", "pending"),
+                    decided["status"],
+                )
+            answer = self.call("POST", "/api/auto-planner/execute", (202, 409), json={"plan_id": plan_id})
+            if "plan_id" not in answer:  # a 409 problem: it finished (or stopped) in the meantime
+                answer = self.call("GET", f"/api/plans/{plan_id}", (200,))["plan"]
+            state = answer
+            time.sleep(0.2 if not pending else 0)
+        self.check("completed", state["status"] == "completed", f"after {approved} approval(s)")
+
+        trail = self.call("GET", f"/api/audit/{plan_id}", (200,))
+        self.check(
+            "audit chain verifies",
+            trail["chain"]["ok"] and trail["snapshots_ok"],
+            f"{trail['chain']['entries']} entries, snapshots verified",
+        )
+        events = self.call("GET", f"/api/events?plan_id={plan_id}&limit=1000", (200,))["events"]
+        self.check(
+            "events", any(e["type"] == "plan.completed" for e in events) or len(events) > 0, f"{len(events)} so far"
+        )
+        return str(plan_id)
+
+
+def main(surface: str, base_url: str) -> int:
+    if surface not in SURFACES:
+        print(f"unknown surface {surface!r}; one of {', '.join(SURFACES)}")
+        return 2
+    try:
+        plan_id = Smoke(base_url).run()
+    except SmokeFailed as failure:
+        print(f"smoke test failed: {failure}")
+        return 1
+    print(f"smoke test passed (plan {plan_id})")
+    return 0

@@ -1,0 +1,24 @@
+"""The smoke command against the real dev server (waitress, over HTTP)."""
+
+from __future__ import annotations
+
+from lib import smoke
+
+
+def test_the_smoke_story_passes_against_the_local_server(live_server, conn) -> None:
+    # the story uses the demo tools that supabase/seed.sql registers
+    from lib import settings
+
+    conn.execute((settings.ROOT / "supabase" / "seed.sql").read_text())
+    lines: list[str] = []
+    plan_id = smoke.Smoke(live_server, say=lines.append).run()
+    assert plan_id
+    assert any(line.startswith("ok   execute pauses for approval") for line in lines)
+    assert any("through the signed webhook" in line for line in lines)
+    assert lines[-2].startswith("ok   audit chain verifies")
+    assert not any(line.startswith("FAIL") for line in lines)
+
+
+def test_an_unknown_surface_is_refused(capsys) -> None:
+    assert smoke.main("console", "http://127.0.0.1:9") == 2
+    assert "unknown surface" in capsys.readouterr().out
