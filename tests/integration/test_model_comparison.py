@@ -168,7 +168,7 @@ def test_a_provider_that_times_out_is_a_row_with_its_error(
     stored = rows(conn, body["plan"]["id"])
     slow = stored[CLAUDE]
     assert "timed out" in slow["error"] and slow["valid"] is False and slow["score"] == 0
-    assert slow["latency_ms"] >= 1000 and slow["attempts"] == 1  # a timeout spends the budget: no retry
+    assert slow["latency_ms"] >= 900 and slow["attempts"] == 1  # a timeout spends the budget: no retry
     assert slow["cost_usd"] is None and "before any usage was reported" in slow["cost_note"]
     assert stored[GPT]["error"] is None and stored[GPT]["valid"] is True
     # The resource gate counts the unknown cost as unknown, never as $0.

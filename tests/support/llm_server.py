@@ -39,6 +39,7 @@ class Reply:
     cache_read_tokens: int = 0
     stop: str | None = None  # finish_reason / stop_reason; None: the normal one
     raw_body: str | None = None  # sent as is instead of the generated body
+    drip_s: float = 0.0  # send the body a byte at a time, this far apart (each read is quick, the whole is not)
 
 
 @dataclass
@@ -150,6 +151,7 @@ class LLMServer:
         self.requests: list[Seen] = []
         self._scripts: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -190,6 +192,7 @@ class LLMServer:
             ]
 
     def close(self) -> None:
+        self._closing.set()  # ends any drip in progress
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -231,10 +234,11 @@ class LLMServer:
             payload = anthropic_message(body, reply)
         seen.status = reply.status
         seen.answered = time.monotonic()
-        self._write(h, reply.status, payload, reply.headers)
+        self._write(h, reply.status, payload, reply.headers, reply.drip_s)
 
-    @staticmethod
-    def _write(h: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str]) -> None:
+    def _write(
+        self, h: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str], drip_s: float = 0.0
+    ) -> None:
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         try:
             h.send_response(status)
@@ -244,6 +248,14 @@ class LLMServer:
             for name, value in headers.items():
                 h.send_header(name, value)
             h.end_headers()
-            h.wfile.write(data)
+            if not drip_s:
+                h.wfile.write(data)
+                return
+            for index in range(len(data)):
+                if self._closing.wait(drip_s):
+                    h.close_connection = True  # cut it short: the client sees a broken response
+                    return
+                h.wfile.write(data[index : index + 1])
+                h.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (its timeout): nothing to answer to

@@ -169,3 +169,16 @@ def test_the_sdks_load_only_for_the_providers_a_comparison_calls() -> None:
         timeout=60,
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"before": [], "after": ["openai"]}
+
+
+def test_a_call_that_outlives_its_budget_is_cut_off(server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each byte arrives well within the HTTP read timeout, so only the
+    # comparison's own deadline (budget plus a grace second) ends the wait.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_url)
+    monkeypatch.setenv("NOFX_LLM_TIMEOUT_SECONDS", "1")
+    server.script("openai", Reply(text=ANSWER, drip_s=0.2))
+    (record,), wall_ms = run_calls([ModelRef("openai", "gpt-4.1-mini")], PROMPT)
+    assert record.answer is None and record.failure is not None and record.failure.kind == "timeout"
+    assert record.failure.message == "no answer within the call's 1 s budget"
+    assert record.latency_ms == 1000 and wall_ms >= 1000
