@@ -35,6 +35,10 @@ def _ratio(better: float, actual: float) -> float:
     return 1.0 if actual <= better or actual <= 0 else better / actual
 
 
+def _duration(ms: int) -> str:
+    return f"{ms / 1000:.0f} s" if ms < 120_000 else f"{ms / 60_000:.1f} min"
+
+
 def score_unreadable(problem: str) -> Score:
     return Score(0, [problem, "not adoptable: the answer is not a proposal"])
 
@@ -73,8 +77,8 @@ def score_valid(
         f"dependencies respected ({DEPENDENCIES}/{DEPENDENCIES})",
         f"all {base.steps} items placed once ({COVERAGE}/{COVERAGE})",
         f"{mine.stages} stages, deterministic plan {base.stages} ({stage_points:.1f}/{STAGES})",
-        f"staged duration {mine.est_duration_ms / 60_000:.1f} min, deterministic plan "
-        f"{base.est_duration_ms / 60_000:.1f} min ({duration_points:.1f}/{DURATION})",
+        f"staged duration {_duration(mine.est_duration_ms)}, deterministic plan "
+        f"{_duration(base.est_duration_ms)} ({duration_points:.1f}/{DURATION})",
         f"{cost_reason} ({cost_points:.1f}/{COST})",
     ]
     wide = sum(1 for stage in stages if len(stage) > max_parallel)
