@@ -89,7 +89,11 @@ def run_calls(refs: list[ModelRef], prompt: Prompt) -> tuple[list[CallRecord], i
             records[ref] = _not_sent(ref, f"not sent: {KEY_VARS[ref.provider]} is not set")
         else:
             # Import before the clock starts: the SDK's import is not the provider's latency.
-            adapter = importlib.import_module(ADAPTERS[ref.provider])
+            try:
+                adapter = importlib.import_module(ADAPTERS[ref.provider])
+            except ImportError as exc:  # a broken install is this provider's row, not a failed plan
+                records[ref] = _not_sent(ref, f"not sent: the {ref.provider} SDK does not import ({exc})")
+                continue
             jobs.append((ref, adapter, api_key, settings.env(URL_VARS[ref.provider])))
     started, submitted_at = time.perf_counter(), datetime.now(UTC)
     if jobs:
