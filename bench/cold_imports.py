@@ -148,7 +148,7 @@ def measure(runs: int, pycache_prefix: Path | None) -> tuple[dict[str, Row], dic
     machine noise spreads over all of them alike."""
     api_routes = routes.discover()
     modules = {r.template: Row(str(r.file.relative_to(settings.ROOT)), []) for r in api_routes}
-    floors = {f: Row(floor_label(f), []) for f in (FLOOR, FLOOR_WITH_GRAPHS)}
+    floors: dict[tuple[str, ...], Row] = {f: Row(floor_label(f), []) for f in (FLOOR, FLOOR_WITH_GRAPHS)}
     failures: list[str] = []
     for _ in range(runs):
         for f, row in floors.items():

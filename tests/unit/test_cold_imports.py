@@ -4,6 +4,8 @@ not pull in the LLM SDKs, which load only when a plan compares models."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench import cold_imports
@@ -37,7 +39,7 @@ def test_the_probe_sees_an_sdk_when_one_is_imported() -> None:
     ("source", "message"),
     [("import lib.no_such_module\n", "no_such_module"), ("handler = None\n", "no WSGI callable named app")],
 )
-def test_a_module_that_cannot_serve_is_reported(tmp_path, source: str, message: str) -> None:
+def test_a_module_that_cannot_serve_is_reported(tmp_path: Path, source: str, message: str) -> None:
     broken = tmp_path / "broken.py"
     broken.write_text(source)
     with pytest.raises(cold_imports.ImportFailed, match=message):
