@@ -1,0 +1,262 @@
+// The NOFX console: sign in, hash routes, live updates, and the views.
+// Plain ES modules served as they are (no build step, nothing from a CDN).
+
+import { Api } from './js/api.js';
+import { clear, h } from './js/dom.js';
+import { EventFollower, loadRealtimeConfig, RealtimeNudger } from './js/live.js';
+import { endSession, restoreSession } from './js/session.js';
+import { ApprovalsView } from './js/views/approvals.js';
+import { AuditView } from './js/views/audit.js';
+import { FlagsView } from './js/views/flags.js';
+import { PlanView } from './js/views/plan.js';
+import { PlansView } from './js/views/plans.js';
+import { SignInView } from './js/views/signin.js';
+
+const $ = (id) => document.getElementById(id);
+
+const app = {
+  session: null,
+  config: null,
+  view: null,
+  follower: null,
+  realtime: null,
+  api: null,
+  notice: null,
+};
+
+app.api = new Api(() => app.session?.token, {
+  onUnauthorized: (error) => {
+    if (!app.session) return;
+    signOut(`The API refused your token: ${error.problem?.detail ?? error.message}. Sign in again.`);
+  },
+});
+
+// Screen readers hear `message`; the activity log shows the latest few.
+function announce(message, { log = true } = {}) {
+  const announcer = $('announcer');
+  announcer.textContent = '';
+  setTimeout(() => { announcer.textContent = message; }, 50);
+  if (!log) return;
+  const list = $('activity-log');
+  const time = new Date();
+  list.prepend(h('li', null, h('time', { datetime: time.toISOString() }, time.toLocaleTimeString()), ' ', message));
+  while (list.children.length > 8) list.lastElementChild.remove();
+  $('activity').hidden = false;
+}
+
+function describeEvent(event) {
+  const d = event.data ?? {};
+  const what = d.item_key ? ` ${d.item_key}` : '';
+  switch (event.type) {
+    case 'approval.requested': return `Approval requested for${what || ' a plan'}${d.tool_id ? ` (${d.tool_id})` : ''}`;
+    case 'approval.decided': return `Approval ${d.status === 'pending' ? `vote recorded (${d.approvals}/${d.required})` : d.status} by ${d.by}`;
+    case 'approval.expired': return 'An approval expired';
+    case 'approval.cancelled': return `An approval was cancelled: ${d.reason ?? ''}`;
+    case 'flag.changed': return `${d.key} switched ${d.enabled ? 'on' : 'off'} by ${d.by}`;
+    case 'override.applied': return `Override ${d.action} applied by ${d.by}`;
+    case 'step.failed': return `Step${what} failed`;
+    default:
+      if (event.type.startsWith('plan.')) return `Plan ${event.type.slice(5).replace('_', ' ')}${d.reason ? `: ${d.reason}` : ''}`;
+      return null;
+  }
+}
+
+const ANNOUNCED = new Set([
+  'approval.requested', 'approval.decided', 'approval.expired', 'approval.cancelled', 'flag.changed', 'override.applied',
+  'step.failed', 'plan.ready', 'plan.blocked', 'plan.approved', 'plan.paused', 'plan.completed', 'plan.failed',
+  'plan.cancelled', 'plan.rolled_back',
+]);
+
+function onEvents(events) {
+  const messages = events.filter((e) => ANNOUNCED.has(e.type)).map(describeEvent).filter(Boolean);
+  if (messages.length) announce(messages.length > 3 ? `${messages.length} updates; latest: ${messages.at(-1)}` : messages.join('. '));
+  if (events.some((e) => e.type.startsWith('approval.'))) refreshApprovalCount();
+  app.view?.onEvents?.(events);
+}
+
+function setLiveStatus(state, detail) {
+  app.liveState = [state, detail];
+  const el = $('live-status');
+  el.dataset.state = state;
+  const realtime = app.realtime?.connected ? ' (Realtime)' : '';
+  const labels = {
+    connecting: 'Connecting…',
+    live: `Live${realtime}`,
+    error: `Updates paused: ${detail?.problem?.detail ?? detail?.message ?? 'error'} (retrying)`,
+  };
+  el.textContent = labels[state] ?? state;
+  el.title = state === 'live' && detail ? `following events after #${detail}` : el.textContent;
+}
+
+async function refreshApprovalCount() {
+  const counter = $('approvals-count');
+  try {
+    const { approvals } = await app.api.get('/api/approvals', { status: 'pending', limit: 500 });
+    counter.textContent = String(approvals.length);
+    counter.hidden = approvals.length === 0;
+    counter.setAttribute('aria-label', `${approvals.length} pending`);
+  } catch {
+    counter.hidden = true;
+  }
+}
+
+function showChrome(signedIn) {
+  $('nav').hidden = !signedIn;
+  $('who').hidden = !signedIn;
+  if (!signedIn) {
+    $('activity').hidden = true;
+    clear($('activity-log'));
+    return;
+  }
+  $('who-name').textContent = app.session.name;
+  $('who-role').textContent = app.session.role ?? 'no NOFX role';
+  for (const item of document.querySelectorAll('[data-min-role]')) {
+    item.hidden = !app.session.can(item.dataset.minRole);
+  }
+}
+
+// Sign out when the token expires, rather than fail request by request.
+function watchExpiry() {
+  clearTimeout(app.expiryTimer);
+  const at = app.session?.expiresAt();
+  if (!at) return;
+  const wait = Math.min(at.getTime() - Date.now(), 2 ** 31 - 1);
+  app.expiryTimer = setTimeout(() => signOut('Your token expired. Sign in with a fresh one.'), Math.max(0, wait));
+}
+
+function startLive() {
+  watchExpiry();
+  app.follower = new EventFollower(app.api, {
+    interval: 1500,
+    onEvents,
+    onStatus: setLiveStatus,
+    onCaughtUp: () => {
+      refreshApprovalCount();
+      app.view?.refresh?.();
+    },
+  });
+  app.follower.start();
+  if (app.config) {
+    app.realtime = new RealtimeNudger({
+      url: app.config.supabase_url,
+      anonKey: app.config.supabase_anon_key,
+      token: app.session.token,
+      topics: ['nofx:events'],
+      onMessage: () => app.follower?.nudge(),
+      onState: (connected) => {
+        if (!app.realtime || app.realtime.connected === connected) return;
+        app.realtime.connected = connected;
+        app.follower?.setRealtime(connected);
+        if (app.liveState) setLiveStatus(...app.liveState);
+      },
+    });
+    app.realtime.connect();
+  }
+}
+
+function stopLive() {
+  clearTimeout(app.expiryTimer);
+  app.follower?.stop();
+  app.follower = null;
+  app.realtime?.close();
+  app.realtime = null;
+}
+
+function signedIn(session) {
+  app.session = session;
+  showChrome(true);
+  startLive();
+  refreshApprovalCount();
+  if (!location.hash || location.hash === '#/' || location.hash === '#/signin') location.hash = '#/approvals';
+  else route();
+}
+
+function signOut(message) {
+  stopLive();
+  endSession();
+  app.session = null;
+  showChrome(false);
+  app.notice = message ?? null;
+  if (location.hash && location.hash !== '#/signin') {
+    history.replaceState(null, '', '#/signin');
+  }
+  route();
+}
+
+const ROUTES = [
+  [/^#\/approvals$/, () => new ApprovalsView(context())],
+  [/^#\/plans$/, () => new PlansView(context())],
+  [/^#\/plans\/([0-9a-f-]{36})$/i, (m) => new PlanView(context(), m[1])],
+  [/^#\/flags$/, () => new FlagsView(context())],
+  [/^#\/audit$/, () => new AuditView(context(), null)],
+  [/^#\/audit\/([0-9a-f-]{36})$/i, (m) => new AuditView(context(), m[1])],
+];
+
+function context() {
+  return {
+    api: app.api,
+    session: app.session,
+    announce,
+    nudge: () => app.follower?.nudge(),
+    navigate: (hash) => { location.hash = hash; },
+  };
+}
+
+function route() {
+  app.view?.destroy?.();
+  app.view = null;
+  const main = $('main');
+  clear(main);
+  if (!app.session) {
+    const view = new SignInView({ config: app.config, notice: app.notice, onSignedIn: signedIn });
+    app.notice = null;
+    app.view = view;
+    view.mount(main);
+    document.title = 'Sign in · NOFX console';
+    return;
+  }
+  const hash = location.hash || '#/approvals';
+  let view = null;
+  for (const [pattern, make] of ROUTES) {
+    const match = hash.match(pattern);
+    if (match) {
+      view = make(match);
+      break;
+    }
+  }
+  if (!view) {
+    location.replace('#/approvals');
+    return;
+  }
+  for (const link of document.querySelectorAll('#nav a')) {
+    const section = hash.split('/')[1];
+    if (link.dataset.route === section) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  app.view = view;
+  view.mount(main);
+  document.title = `${view.title} · NOFX console`;
+  // Move focus to the new view's heading so keyboard and screen reader users land on it.
+  const heading = main.querySelector('h1');
+  if (heading) {
+    heading.setAttribute('tabindex', '-1');
+    heading.focus({ preventScroll: true });
+  }
+}
+
+async function boot() {
+  $('sign-out').addEventListener('click', () => signOut('You signed out.'));
+  window.addEventListener('hashchange', route);
+  app.config = await loadRealtimeConfig();
+  const session = restoreSession();
+  if (session) {
+    app.session = session;
+    showChrome(true);
+    startLive();
+    refreshApprovalCount();
+    if (!location.hash || location.hash === '#/signin') history.replaceState(null, '', '#/approvals');
+  }
+  route();
+}
+
+boot();

@@ -1,0 +1,137 @@
+// Small DOM helpers: build elements without innerHTML (API text is never parsed
+// as HTML), format times, money and durations, and render problem documents.
+
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === 'class') el.className = value;
+      else if (key === 'text') el.textContent = value;
+      else if (key === 'dataset') Object.assign(el.dataset, value);
+      else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+      else if (value === true) el.setAttribute(key, '');
+      else el.setAttribute(key, String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function clear(el) {
+  while (el.firstChild) el.firstChild.remove();
+  return el;
+}
+
+export function replace(el, ...children) {
+  clear(el);
+  return append(el, children);
+}
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+export function when(iso) {
+  if (!iso) return h('span', { class: 'muted' }, '—');
+  const d = new Date(iso);
+  return h('time', { datetime: iso, title: iso }, dateTime.format(d));
+}
+
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined) return 'unknown';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+  const hrs = Math.floor(m / 60);
+  if (hrs < 48) return `${hrs}h ${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(hrs / 24)}d ${hrs % 24}h`;
+}
+
+export function formatMs(ms) {
+  if (ms === null || ms === undefined) return 'unknown';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return formatDuration(ms / 1000);
+}
+
+export function formatUsd(value) {
+  if (value === null || value === undefined) return 'unknown';
+  const digits = value !== 0 && Math.abs(value) < 0.01 ? 6 : 4;
+  return `$${Number(value).toFixed(digits)}`;
+}
+
+export function formatNumber(value) {
+  return value === null || value === undefined ? '—' : Number(value).toLocaleString();
+}
+
+export function badge(kind, value, label) {
+  const text = value ?? 'none';
+  return h('span', { class: `badge ${kind}-${String(text).replace(/[^a-z_]/gi, '')}` }, label ?? text);
+}
+
+export function statusBadge(status) {
+  return badge('status', status, (status ?? 'unknown').replace(/_/g, ' '));
+}
+
+export function verdictBadge(verdict, score) {
+  return badge('verdict', verdict, score === undefined || score === null ? verdict ?? '—' : `${verdict} · ${score}`);
+}
+
+// A problem document (RFC 9457) as a message: title, detail and each error's loc and msg.
+export function problemBox(error, lead) {
+  const problem = error?.problem;
+  const box = h('div', { class: 'problem', role: 'alert' });
+  if (lead) append(box, [h('p', { class: 'problem-lead' }, lead)]);
+  if (!problem) {
+    append(box, [h('p', null, error?.message ?? String(error))]);
+    return box;
+  }
+  append(box, [
+    h('p', null, h('strong', null, `${problem.title ?? 'Error'} (${problem.status ?? error.status})`), problem.detail ? `: ${problem.detail}` : ''),
+  ]);
+  if (Array.isArray(problem.errors) && problem.errors.length) {
+    append(box, [
+      h('ul', { class: 'problem-errors' },
+        problem.errors.map((e) => h('li', null, h('code', null, (e.loc ?? []).join('.') || '(request)'), ': ', e.msg ?? ''))),
+    ]);
+  }
+  return box;
+}
+
+export function showIn(container, node) {
+  replace(container, node);
+  return node;
+}
+
+let uniqueCounter = 0;
+export function uid(prefix) {
+  uniqueCounter += 1;
+  return `${prefix}-${uniqueCounter}`;
+}
+
+// A definition list from an object (inputs summaries, details).
+export function dl(obj, className = 'kv') {
+  const list = h('dl', { class: className });
+  for (const [key, value] of Object.entries(obj ?? {})) {
+    append(list, [h('dt', null, key), h('dd', null, typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value))]);
+  }
+  return list;
+}
+
+export function findingsList(findings, { empty = 'No findings.' } = {}) {
+  if (!findings?.length) return h('p', { class: 'muted' }, empty);
+  return h('ul', { class: 'findings' }, findings.map((f) =>
+    h('li', { class: `finding severity-${f.severity ?? 'info'}` },
+      h('span', { class: `severity severity-${f.severity ?? 'info'}` }, f.severity ?? 'info'), ' ',
+      f.item_key && !String(f.message ?? '').includes(f.item_key) ? [h('code', null, f.item_key), ' '] : null,
+      h('span', { class: 'finding-message' }, f.message),
+      f.remediation ? h('p', { class: 'remediation' }, h('span', { class: 'tip' }, 'Tip: '), f.remediation) : null,
+      f.code ? h('span', { class: 'finding-code muted' }, ` ${f.code}`) : null)));
+}

@@ -1,0 +1,277 @@
+"""The admin console in headless Chromium against the dev server's app on a real
+server and the real PostgreSQL: approvals (live, approve, deny), plans (graph,
+gates, execute, override), feature flags, the audit trail, and what each role sees."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.console import paused_plan, screenshot, sign_in
+from tests.browser.realtime_server import FakeRealtime
+from tests.support.backlog import seed_backlog
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_approver_approves_a_pending_step_and_sees_the_plan_resume(
+    page: Page, console_url: str, client, tokens, conn
+) -> None:
+    sign_in(page, console_url, tokens["approver"])
+    expect(page.locator("#who-role")).to_have_text("approver")
+    expect(page.locator("#approval-summary")).to_contain_text("pending")
+
+    # planned and paused after the page loaded: the queue follows /api/events without a reload
+    plan_id, pending = paused_plan(client, tokens, conn, "brw1")
+    card = page.locator(f"#approval-{pending['id']}")
+    expect(card).to_be_visible()
+    expect(card.locator("h2")).to_contain_text("brw1-G")
+    expect(card).to_contain_text("gate.brw1")
+    expect(card).to_contain_text("target")  # the inputs summary
+    expect(page.locator("#approvals-count")).not_to_be_hidden()
+
+    # time left ticks down
+    countdown = card.locator(".countdown")
+    expect(countdown).to_contain_text("left")
+    first = countdown.inner_text()
+    expect(countdown).not_to_have_text(first, timeout=3000)
+
+    # the artifact link is the signed URL, and it opens
+    link = card.get_by_role("link", name="request.json")
+    href = link.get_attribute("href")
+    assert href and href.startswith(f"{console_url}/_storage/") and "sig=" in href
+    assert page.request.get(href).status == 200
+    screenshot(page, "approvals-queue")
+
+    card.get_by_label("Reason").fill("inputs checked")
+    card.get_by_role("button", name="Approve").click()
+    outcome = page.locator("#decision-outcome")
+    expect(outcome).to_contain_text("You approved brw1-G")
+    expect(outcome.locator(".plan-status-after")).to_have_text("completed")
+    expect(card).to_have_count(0)  # no longer pending
+
+    # the plan resumed: every step ran
+    outcome.get_by_role("link").first.click()
+    expect(page).to_have_url(re.compile(f"#/plans/{plan_id}$"))
+    expect(page.locator("#plan-status")).to_have_text("completed")
+    for key in ("A", "G", "Z"):
+        expect(page.locator(f".step[data-item-key='brw1-{key}'] .step-head .badge").first).to_have_text("succeeded")
+    # the decision is recorded as made in the console
+    history = client.get(f"/api/approvals/{pending['id']}", token=tokens["viewer"]).json()["history"]
+    assert history[-1]["event"] == "approve" and history[-1]["source"] == "console"
+    assert history[-1]["reason"] == "inputs checked"
+
+
+def test_a_denial_without_a_reason_is_refused_and_with_one_it_is_denied(
+    page: Page, console_url: str, client, tokens, conn
+) -> None:
+    plan_id, pending = paused_plan(client, tokens, conn, "brw2")
+    sign_in(page, console_url, tokens["approver"])
+    card = page.locator(f"#approval-{pending['id']}")
+    reason = card.get_by_label("Reason")
+
+    card.get_by_role("button", name="Deny").click()
+    refusal = card.locator(".decision-result [role=alert]")
+    expect(refusal).to_contain_text("The denial was refused")
+    expect(refusal).to_contain_text("a denial needs a reason")  # the API's 422 detail
+    expect(refusal.locator(".problem-errors")).to_contain_text("body")  # errors[].loc
+    expect(reason).to_have_attribute("aria-invalid", "true")
+    expect(reason).to_be_focused()
+    still = client.get(f"/api/approvals/{pending['id']}", token=tokens["viewer"]).json()
+    assert still["status"] == "pending"
+    screenshot(page, "approvals-denial-refused")
+
+    # keyboard only: type the reason, tab to Deny, press Enter
+    page.keyboard.type("not during the freeze")
+    page.keyboard.press("Tab")
+    expect(card.get_by_role("button", name="Approve")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(card.get_by_role("button", name="Deny")).to_be_focused()
+    page.keyboard.press("Enter")
+    outcome = page.locator("#decision-outcome")
+    expect(outcome).to_contain_text("You denied brw2-G: not during the freeze")
+    expect(outcome.locator(".plan-status-after")).to_have_text("blocked")
+    plan = client.get(f"/api/plans/{plan_id}", token=tokens["viewer"]).json()["plan"]
+    assert plan["status"] == "blocked" and "not during the freeze" in plan["status_reason"]
+
+
+def test_an_admin_switches_the_planner_off_and_the_plan_button_reports_it(
+    page: Page, console_url: str, client, tokens, conn
+) -> None:
+    seed_backlog(conn, "brw3", {"A": [], "B": ["A"], "C": ["A"], "D": ["B", "C"]})
+    sign_in(page, console_url, tokens["admin"], "#/flags")
+    me = page.locator("#who-name").inner_text()
+    switch = page.get_by_role("switch", name="FEATURE_AUTO_PLANNER")
+    expect(switch).to_have_attribute("aria-checked", "true")
+    try:
+        page.get_by_label("Reason for the change").fill("browser test")
+        switch.click()
+        expect(switch).to_have_attribute("aria-checked", "false")
+        expect(page.locator("#flag-result")).to_contain_text("FEATURE_AUTO_PLANNER is now off")
+        flag_row = page.locator("[data-flag-key=FEATURE_AUTO_PLANNER]")
+        expect(flag_row.locator(".flag-changed")).to_contain_text(me)
+        flags = client.get("/api/config/flags", token=tokens["viewer"]).json()["flags"]
+        assert {f["key"]: f["enabled"] for f in flags}["FEATURE_AUTO_PLANNER"] is False
+        screenshot(page, "flags")
+
+        page.get_by_role("link", name="Plans").click()
+        page.locator("#new-plan summary").click()
+        expect(page.locator("#planner-flag-note")).to_contain_text("switched off")
+        page.get_by_label(re.compile(r"^brw3")).check()
+        page.get_by_role("button", name="Plan", exact=True).click()
+        refusal = page.locator("#plan-result [role=alert]")
+        expect(refusal).to_contain_text("the auto planner feature is switched off")
+        expect(refusal).to_contain_text("FEATURE_AUTO_PLANNER is switched off")  # the API's detail
+        screenshot(page, "plans-feature-disabled")
+    finally:
+        page.goto(f"{console_url}/#/flags")
+        switch = page.get_by_role("switch", name="FEATURE_AUTO_PLANNER")
+        if switch.get_attribute("aria-checked") == "false":
+            switch.click()
+        expect(switch).to_have_attribute("aria-checked", "true")
+    flags = client.get("/api/config/flags", token=tokens["viewer"]).json()["flags"]
+    assert all(f["enabled"] for f in flags)
+
+    # switched back on, the same button plans, and the page shows the plan
+    page.get_by_role("link", name="Plans").click()
+    page.locator("#new-plan summary").click()
+    page.get_by_label(re.compile(r"^brw3")).check()
+    page.get_by_label("Max parallel steps per stage").fill("1")
+    page.get_by_role("button", name="Plan", exact=True).click()
+    expect(page).to_have_url(re.compile(r"#/plans/[0-9a-f-]{36}$"))
+    expect(page.locator(".stage")).to_have_count(4)  # max_parallel 1: B and C in stages of their own
+
+
+def test_a_plan_page_shows_the_graph_and_gates_and_runs_execute_and_override(
+    page: Page, console_url: str, client, tokens, conn, features
+) -> None:
+    from tests.support.plans import builtin_tool
+
+    builtin_tool(conn, "gate.brw5", "echo", approval={"required_approvals": 1, "timeout_seconds": 600})
+    seed_backlog(conn, "brw5", {"A": [], "B": ["A"], "C": ["A"], "G": ["B", "C"]}, tools={"G": "gate.brw5"})
+    sign_in(page, console_url, tokens["admin"], "#/plans")
+    page.locator("#new-plan summary").click()
+    page.get_by_label(re.compile(r"^brw5")).check()
+    page.get_by_role("button", name="Plan", exact=True).click()
+    expect(page).to_have_url(re.compile(r"#/plans/[0-9a-f-]{36}$"))
+    plan_id = page.url.rsplit("/", 1)[1]
+
+    # the graph by stage, each step with its status, verdict and dependencies
+    stages = page.locator(".stage")
+    expect(stages).to_have_count(3)
+    expect(stages.nth(0)).to_contain_text("brw5-A")
+    expect(stages.nth(1)).to_contain_text("brw5-B")
+    expect(stages.nth(1)).to_contain_text("brw5-C")
+    gate_step = page.locator(".step[data-item-key='brw5-G']")
+    expect(gate_step).to_contain_text("after brw5-B, brw5-C")
+    expect(gate_step).to_contain_text("needs approval")
+    expect(gate_step.locator(".badge").first).to_have_text("pending")
+    expect(page.locator("svg.edges path.edge")).to_have_count(4)
+    # the four gates with scores and remediation tips
+    for gate in ("structural", "risk", "compliance", "resource"):
+        expect(page.locator(f"#gate-{gate} .score-value")).to_have_text(re.compile(r"^\d+/100$"))
+    expect(page.locator("#gate-risk .remediation").first).to_contain_text("Tip:")
+    screenshot(page, "plan-detail")
+
+    features("FEATURE_PLANNER_EXECUTE", False)
+    page.get_by_role("button", name="Execute").click()
+    refusal = page.locator("#execute-result [role=alert]")
+    expect(refusal).to_contain_text("Execution is disabled")
+    expect(refusal).to_contain_text("FEATURE_PLANNER_EXECUTE is switched off")  # the API's detail
+    features("FEATURE_PLANNER_EXECUTE", True)
+    page.get_by_role("button", name="Execute").click()
+    expect(page.locator("#execute-result")).to_contain_text("the plan is now paused")
+    expect(page.locator("#plan-status")).to_have_text("paused")
+    expect(gate_step.locator(".badge").first).to_have_text("awaiting approval")
+
+    # an override needs a reason: refused in the page, then recorded
+    page.locator("#override summary").click()
+    page.get_by_label("Action", exact=True).select_option("cancel")
+    page.get_by_role("button", name="Apply override").click()
+    expect(page.locator("#override-result [role=alert]")).to_contain_text("needs a reason")
+    expect(page.get_by_label("Reason (required)")).to_be_focused()
+    page.get_by_label("Reason (required)").fill("superseded by a new release")
+    page.get_by_role("button", name="Apply override").click()
+    expect(page.locator("#override-result")).to_contain_text("Override cancel (plan) recorded")
+    expect(page.locator("#plan-status")).to_have_text("cancelled")
+    screenshot(page, "plan-after-override")
+
+    # the audit trail: the chain check and the timeline with the override in it
+    page.get_by_role("link", name="Audit trail").click()
+    expect(page).to_have_url(re.compile(f"#/audit/{plan_id}$"))
+    expect(page.locator("#chain-check")).to_contain_text("Chain verified")
+    timeline = page.locator("#audit-timeline")
+    expect(timeline).to_contain_text("plan.created")
+    expect(timeline).to_contain_text("override")
+    snapshot = page.locator(".snapshot-link").first
+    expect(snapshot).to_be_visible()
+    assert page.request.get(snapshot.get_attribute("href") or "").status == 200
+    screenshot(page, "audit")
+
+
+def test_a_viewer_sees_no_approve_button_and_no_other_controls(
+    page: Page, console_url: str, client, tokens, conn
+) -> None:
+    plan_id, pending = paused_plan(client, tokens, conn, "brw4")
+    sign_in(page, console_url, tokens["viewer"])
+    expect(page.locator("#who-role")).to_have_text("viewer")
+    card = page.locator(f"#approval-{pending['id']}")
+    expect(card).to_be_visible()
+    expect(card).to_contain_text("brw4-G")
+    expect(card.get_by_role("button", name="Approve")).to_have_count(0)
+    expect(card.get_by_role("button", name="Deny")).to_have_count(0)
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    expect(page.locator("#read-only-note")).to_contain_text("needs the approver role")
+    expect(page.get_by_role("link", name="Flags")).to_be_hidden()
+    screenshot(page, "approvals-viewer")
+
+    page.get_by_role("link", name="Plans").click()
+    expect(page.locator("table.plans")).to_contain_text("brw4")
+    expect(page.locator("#new-plan")).to_have_count(0)
+    page.goto(f"{console_url}/#/plans/{plan_id}")
+    expect(page.locator(".step[data-item-key='brw4-G']")).to_be_visible()
+    expect(page.get_by_role("button", name="Execute")).to_have_count(0)
+    expect(page.locator("#override")).to_have_count(0)
+    page.goto(f"{console_url}/#/flags")
+    expect(page.locator("#flags-read-only")).to_be_visible()
+    expect(page.locator("[data-flag-key=FEATURE_AUTO_PLANNER]")).to_be_visible()
+    expect(page.get_by_role("switch")).to_have_count(0)
+
+
+def test_sign_in_refuses_what_is_not_a_token_and_sign_out_forgets_it(page: Page, console_url: str, tokens) -> None:
+    page.goto(f"{console_url}/")
+    expect(page.get_by_role("heading", name="Sign in to the NOFX console")).to_be_visible()
+    screenshot(page, "sign-in")
+    page.get_by_label("Access token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.locator("#signin-error")).to_contain_text("That is not a JWT")
+    expect(page.locator("#nav")).to_be_hidden()
+
+    sign_in(page, console_url, tokens["planner"])
+    expect(page.locator("#who-role")).to_have_text("planner")
+    page.reload()  # the token survives a reload of the tab
+    expect(page.locator("#who-role")).to_have_text("planner")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Access token")).to_be_visible()
+    assert page.evaluate("() => sessionStorage.length") == 0
+
+
+def test_with_supabase_configured_a_realtime_broadcast_brings_the_update_at_once(
+    page: Page, console_url: str, client, tokens, conn
+) -> None:
+    with FakeRealtime() as realtime:
+        query = f"supabase_url=http://127.0.0.1:{realtime.port}&supabase_anon_key=anon-key"
+        sign_in(page, console_url, tokens["approver"], query=query)
+        expect(page.locator("#live-status")).to_have_text("Live (Realtime)")
+        (join,) = realtime.joins()
+        assert join["topic"] == "realtime:nofx:events"
+        assert join["payload"]["access_token"] == tokens["approver"]
+        assert join["payload"]["config"]["private"] is True
+        assert realtime.paths[0].startswith("/realtime/v1/websocket?apikey=anon-key")
+
+        # with Realtime up, polling slows to every 10 s: the broadcast is what brings the card now
+        _, pending = paused_plan(client, tokens, conn, "brw6")
+        realtime.broadcast("nofx:events", "approval.requested", {"type": "approval.requested"})
+        expect(page.locator(f"#approval-{pending['id']}")).to_be_visible(timeout=4000)
