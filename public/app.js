@@ -92,9 +92,8 @@ async function refreshApprovalCount() {
   const counter = $('approvals-count');
   try {
     const { approvals } = await app.api.get('/api/approvals', { status: 'pending', limit: 500 });
-    counter.textContent = String(approvals.length);
+    counter.replaceChildren(String(approvals.length), h('span', { class: 'visually-hidden' }, ' pending'));
     counter.hidden = approvals.length === 0;
-    counter.setAttribute('aria-label', `${approvals.length} pending`);
   } catch {
     counter.hidden = true;
   }

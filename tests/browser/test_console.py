@@ -4,6 +4,7 @@ gates, execute, override), feature flags, the audit trail, and what each role se
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.console import paused_plan, screenshot, sign_in
 from tests.browser.realtime_server import FakeRealtime
 from tests.support.backlog import seed_backlog
+from tests.support.llm_server import Reply
 
 pytestmark = pytest.mark.browser
 
@@ -275,3 +277,59 @@ def test_with_supabase_configured_a_realtime_broadcast_brings_the_update_at_once
         _, pending = paused_plan(client, tokens, conn, "brw6")
         realtime.broadcast("nofx:events", "approval.requested", {"type": "approval.requested"})
         expect(page.locator(f"#approval-{pending['id']}")).to_be_visible(timeout=4000)
+
+
+def test_a_plan_with_a_model_comparison_shows_the_models_table(page: Page, console_url: str, tokens, conn, llm) -> None:
+    p = "brw7"
+    seed_backlog(conn, p, {"A": [], "B": ["A"], "C": ["A"]})
+    proposal = json.dumps({"stages": [[f"{p}-A"], [f"{p}-B", f"{p}-C"]], "rationale": "dependencies first"})
+    llm.script("openai", Reply(text=proposal, input_tokens=812, output_tokens=64))
+    llm.script("anthropic", Reply(text=proposal, input_tokens=900, output_tokens=80))
+    sign_in(page, console_url, tokens["planner"], "#/plans")
+    page.locator("#new-plan summary").click()
+    page.get_by_label(re.compile(r"^brw7")).check()
+    page.get_by_label("Compare models (optional)").fill("openai:gpt-4.1-mini, anthropic:claude-sonnet-4-6")
+    page.get_by_role("button", name="Plan", exact=True).click()
+    expect(page).to_have_url(re.compile(r"#/plans/[0-9a-f-]{36}$"))
+
+    table = page.locator("#models-table")
+    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(table.locator("thead")).to_contain_text("Model")
+    for header in ("Score", "Latency", "Tokens", "Cost"):
+        expect(table.locator("thead")).to_contain_text(header)
+    gpt = table.locator("tbody tr", has_text="openai:gpt-4.1-mini")
+    expect(gpt).to_contain_text("812 in / 64 out")
+    expect(gpt.locator("td").nth(0)).to_have_text(re.compile(r"^\d+$"))  # the proposal's score
+    expect(gpt.locator("td").nth(2)).to_have_text(re.compile(r"\d+ ?(ms|s)"))  # latency
+    expect(gpt.locator("td").nth(4)).to_contain_text(re.compile(r"\$\d|unknown"))  # cost, or unknown with the reason
+    claude = table.locator("tbody tr", has_text="anthropic:claude-sonnet-4-6")
+    expect(claude).to_contain_text("900 in / 80 out")
+    screenshot(page, "plan-model-comparison")
+
+
+def test_with_supabase_configured_a_user_signs_in_with_email_and_password(page: Page, console_url: str, tokens) -> None:
+    # Supabase Auth is the one outside service here: its token endpoint is answered in the browser
+    asked: list[dict] = []
+    answers = [
+        (400, {"error": "invalid_grant", "error_description": "Invalid login credentials"}),
+        (200, {"access_token": tokens["approver"], "token_type": "bearer", "expires_in": 3600, "refresh_token": "r1"}),
+    ]
+
+    def gotrue(route) -> None:
+        request = route.request
+        asked.append({"url": request.url, "apikey": request.headers.get("apikey"), "body": request.post_data_json})
+        status, body = answers[len(asked) - 1]
+        route.fulfill(status=status, content_type="application/json", body=json.dumps(body))
+
+    page.route("https://project.supabase.test/auth/v1/token*", gotrue)
+    page.goto(f"{console_url}/?supabase_url=https://project.supabase.test&supabase_anon_key=anon-key#/approvals")
+    page.get_by_label("Email").fill("approver@example.com")
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Sign in with Supabase").click()
+    expect(page.locator("#signin-error")).to_contain_text("Invalid login credentials")
+    page.get_by_label("Password").fill("right")
+    page.get_by_role("button", name="Sign in with Supabase").click()
+    expect(page.locator("#who-role")).to_have_text("approver")
+    expect(page.locator("#approval-summary")).to_contain_text("oldest first")
+    assert asked[1]["url"].endswith("/auth/v1/token?grant_type=password") and asked[1]["apikey"] == "anon-key"
+    assert asked[1]["body"] == {"email": "approver@example.com", "password": "right"}

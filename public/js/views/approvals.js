@@ -261,7 +261,7 @@ export class ApprovalsView {
 
   tickCard(card) {
     if (card.deadline === null) {
-      card.countdown.textContent = card.approval?.status === 'pending' ? '' : '';
+      card.countdown.textContent = '';
       card.countdown.className = 'countdown';
       return;
     }

@@ -51,9 +51,9 @@ export class FlagsView {
     }
   }
 
-  render(flags) {
+  render(flags, focusKey) {
     const admin = this.ctx.session.can('admin');
-    const active = document.activeElement?.dataset?.flag;
+    const active = focusKey ?? document.activeElement?.dataset?.flag;
     replace(this.list, flags.map((flag) => {
       const labelId = `flag-label-${flag.key}`;
       const control = admin
@@ -83,7 +83,7 @@ export class FlagsView {
     try {
       const { data } = await this.ctx.api.put('/api/config/flags', body);
       const now = data.flags.find((f) => f.key === flag.key);
-      this.render(data.flags);
+      this.render(data.flags, flag.key);
       const message = `${flag.key} is now ${now?.enabled ? 'on' : 'off'} (changed by ${now?.updated_by}).`;
       replace(this.result, h('p', { class: 'outcome' }, message));
       this.ctx.announce(message, { log: false });

@@ -94,6 +94,10 @@ class PlanForm {
     this.rollback = h('input', { id: 'opt-rollback', type: 'checkbox', checked: true });
     this.dryRun = h('input', { id: 'opt-dry-run', type: 'checkbox' });
     this.planTitle = h('input', { id: 'opt-title', type: 'text', maxlength: 200, placeholder: 'optional' });
+    this.compare = h('input', {
+      id: 'opt-compare', type: 'text', size: 44, placeholder: 'openai:gpt-4.1-mini, anthropic:claude-sonnet-4-6',
+      'aria-describedby': 'opt-compare-help',
+    });
     this.result = h('div', { id: 'plan-result', class: 'form-result', 'aria-live': 'polite' });
     this.submit = h('button', { type: 'submit', id: 'plan-submit' }, 'Plan');
     const form = h('form', { class: 'plan-form', id: 'plan-form', 'aria-describedby': 'plan-form-help' },
@@ -105,7 +109,9 @@ class PlanForm {
         h('div', { class: 'field' }, h('label', { for: 'opt-max-parallel' }, 'Max parallel steps per stage'), this.maxParallel),
         h('div', { class: 'field check' }, this.rollback, h('label', { for: 'opt-rollback' }, 'Roll back on failure')),
         h('div', { class: 'field check' }, this.dryRun, h('label', { for: 'opt-dry-run' }, 'Dry run (evaluate, do not save)')),
-        h('div', { class: 'field' }, h('label', { for: 'opt-title' }, 'Title'), this.planTitle)),
+        h('div', { class: 'field' }, h('label', { for: 'opt-title' }, 'Title'), this.planTitle),
+        h('div', { class: 'field wide' }, h('label', { for: 'opt-compare' }, 'Compare models (optional)'), this.compare,
+          h('p', { class: 'help', id: 'opt-compare-help' }, 'provider:model, comma-separated; each proposes a staging that is scored and gated beside the plan.'))),
       this.flagNote,
       h('div', { class: 'buttons' }, this.submit),
       this.result);
@@ -150,10 +156,12 @@ class PlanForm {
     const options = { rollback_on_failure: this.rollback.checked, dry_run: this.dryRun.checked };
     if (this.maxParallel.value !== '') options.max_parallel = maxParallel;
     if (this.planTitle.value.trim()) options.title = this.planTitle.value.trim();
+    const models = this.compare.value.split(',').map((m) => m.trim()).filter(Boolean);
+    if (models.length) options.compare_models = models;
     const body = { options };
     if (packIds.length) body.pack_ids = packIds;
     this.submit.disabled = true;
-    replace(this.result, h('p', { class: 'muted' }, 'Planning…'));
+    replace(this.result, h('p', { class: 'muted' }, options.compare_models ? 'Planning and asking the models…' : 'Planning…'));
     try {
       const { status, data } = await this.ctx.api.post('/api/auto-planner/plan', body);
       if (data.dry_run) {
