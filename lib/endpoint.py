@@ -205,6 +205,7 @@ class Operation:
     transaction: bool
     problems: tuple[int, ...]
     public: bool
+    also: tuple[int, ...] = ()  # other success statuses, with the same body
 
 
 def _validation_problem(exc: ValidationError, where: str) -> Problem:
@@ -220,20 +221,59 @@ def _validation_problem(exc: ValidationError, where: str) -> Problem:
 
 
 def _parse_query(op: Operation, request: Request, params: dict[str, str]) -> Any:
+    """Query parameters into the operation's model. An undeclared parameter is
+    a 422 (a typo must not be silently ignored); the [param] segments Vercel
+    passes as query parameters are declared by the route."""
+    fields = op.query.model_fields if op.query is not None else {}
+    declared = {info.alias or name for name, info in fields.items()} | set(params)
+    for key, values in request.query.items():
+        if key not in declared:
+            raise Problem(
+                422,
+                f"query.{key}: unknown parameter; known: {', '.join(sorted(declared))}",
+                type="invalid-input",
+                errors=[{"loc": ["query", key], "msg": "unknown parameter"}],
+            )
+        if any("\x00" in v for v in values):
+            raise Problem(
+                422,
+                f"query.{key}: text may not contain NUL characters",
+                type="invalid-input",
+                errors=[{"loc": ["query", key], "msg": "may not contain NUL characters"}],
+            )
     if op.query is None:
         return None
     data: dict[str, Any] = {}
     for name, info in op.query.model_fields.items():
         key = info.alias or name
-        values = request.query.get(key)
-        if not values:
+        given = request.query.get(key)
+        if not given:
             continue
         origin = getattr(info.annotation, "__origin__", None)
-        data[key] = values if origin is list else values[-1]
+        data[key] = given if origin is list else given[-1]
     try:
         return op.query.model_validate(data)
     except ValidationError as exc:
         raise _validation_problem(exc, "query") from None
+
+
+def _nul_location(value: Any, loc: list[Any]) -> list[Any] | None:
+    """Where a NUL character hides in parsed JSON: PostgreSQL text cannot hold one."""
+    if isinstance(value, str):
+        return loc if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return [*loc, key]
+            found = _nul_location(item, [*loc, key])
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_location(item, [*loc, index])
+            if found is not None:
+                return found
+    return None
 
 
 def _parse_body(op: Operation, request: Request) -> tuple[Any, Any]:
@@ -258,6 +298,13 @@ def _parse_body(op: Operation, request: Request) -> tuple[Any, Any]:
             ) from None
     else:
         data = {}
+    if b"\\u0000" in raw:
+        where = _nul_location(data, ["body"])
+        if where is not None:
+            msg = "text may not contain NUL (\\u0000) characters"
+            raise Problem(
+                422, ".".join(map(str, where)) + ": " + msg, type="invalid-input", errors=[{"loc": where, "msg": msg}]
+            )
     if not isinstance(data, dict):
         raise Problem(
             422,
@@ -304,6 +351,7 @@ class Endpoint:
         transaction: bool = True,
         problems: Iterable[int] = (),
         public: bool = False,
+        also: Iterable[int] = (),
     ) -> Callable[[Handler], Handler]:
         method = method.upper()
         if role is None and not public:
@@ -326,6 +374,7 @@ class Endpoint:
                 transaction=transaction,
                 problems=tuple(problems),
                 public=public,
+                also=tuple(also),
             )
             return handler
 

@@ -65,14 +65,14 @@ def _endpoints() -> list[tuple[routes.Route, Endpoint]]:
     return found
 
 
-def _error_codes(op: Operation) -> list[int]:
+def _error_codes(op: Operation, route_has_params: bool = False) -> list[int]:
     codes = {500, 503, 405}
     if not (op.public and op.role is None):
         codes |= {401, 403}
     if op.body is not None:
         codes |= {400, 413, 415, 422}
-    if op.query is not None:
-        codes.add(422)
+    # any operation refuses undeclared query parameters with a 422
+    codes.add(422)
     if op.method == "POST":
         codes.add(409)
     if op.flag:
@@ -135,8 +135,10 @@ def _resolve(refs: dict[Any, Any], schemas: dict[str, Any], model: type[BaseMode
 def _operation(
     route: routes.Route, ep: Endpoint, op: Operation, refs: dict[Any, Any], schemas: dict[str, Any]
 ) -> dict[str, Any]:
+    # every path parameter of ours is an id (a malformed one is a 422)
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in route.params
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+        for name in route.params
     ]
     if op.query is not None:
         query_schema = op.query.model_json_schema(ref_template=REF)
@@ -166,7 +168,9 @@ def _operation(
     if op.response is not None:
         ok["content"] = {"application/json": {"schema": _resolve(refs, schemas, op.response, "serialization")}}
     responses[str(op.status)] = ok
-    for code in _error_codes(op):
+    for status in op.also:
+        responses[str(status)] = {**ok, "description": "success (see the operation's description)"}
+    for code in _error_codes(op, bool(route.params)):
         responses[str(code)] = {
             "description": ERROR_TEXT.get(code, "error"),
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
