@@ -9,6 +9,7 @@ duplicate; the partial unique index on plans decides races.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from lib import audit
 from lib.gates.models import GateResult
 from lib.llm.summary import ComparisonSummary
-from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats, build_plan
+from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats
 from lib.problems import Problem
 from lib.runtime import gc_paused
 from lib.sqltext import array_literal, uuid_array_literal
@@ -399,10 +400,18 @@ def _status_reason(evaluation: Any) -> str | None:
     return f"blocked: {blockers[0]}{more}" if blockers else "blocked"
 
 
-def create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: str | None) -> tuple[int, PlanCreated]:
-    """Plan and persist; returns (status code, body): 201 created, 200 reused or dry run."""
+def create(
+    conn: Any | Callable[[], Any], request: PlanRequest, principal: Any, idempotency_key: str | None
+) -> tuple[int, PlanCreated]:
+    """Plan and persist; returns (status code, body): 201 created, 200 reused or dry run.
+
+    `conn` is the request's transaction, or a function that opens it: when
+    models are compared, the backlog is read in a short transaction of its
+    own and the providers are asked with no transaction open (they may take a
+    minute); the request's transaction is opened only to write."""
+    writer = conn if callable(conn) else (lambda: conn)
     with gc_paused():
-        return _create(conn, request, principal, idempotency_key)
+        return _create(writer, request, principal, idempotency_key)
 
 
 def gate_context(conn: Any, tools: dict[str, Tool], stats: dict[str, ToolStats], options: PlanOptions) -> Any:
@@ -418,13 +427,7 @@ def gate_context(conn: Any, tools: dict[str, Tool], stats: dict[str, ToolStats],
     )
 
 
-def _create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: str | None) -> tuple[int, PlanCreated]:
-    from lib import evaluations
-    from lib.gates.evaluate import evaluate_gates
-    from lib.llm.refs import require_model_refs
-
-    options = request.options
-    refs = require_model_refs(options.compare_models)  # a 422 naming body.options.compare_models.N
+def _read(conn: Any, request: PlanRequest) -> tuple[Any, ...]:
     roots = resolve_roots(conn, request)
     backlog = load_backlog(conn, roots)
     if roots is None and not any(i.status == "open" for i in backlog.values()):
@@ -435,21 +438,40 @@ def _create(conn: Any, request: PlanRequest, principal: Any, idempotency_key: st
             errors=[{"loc": ["body"], "msg": "no open backlog items"}],
         )
     tools, stats = load_tools(conn), load_stats(conn)
-    draft = build_plan(backlog, tools, stats, options, roots)
-    ctx = gate_context(conn, tools, stats, options)
+    return roots, backlog, tools, stats, gate_context(conn, tools, stats, request.options)
+
+
+def _create(
+    writer: Callable[[], Any], request: PlanRequest, principal: Any, idempotency_key: str | None
+) -> tuple[int, PlanCreated]:
+    from lib import db, evaluations
+    from lib.gates.evaluate import evaluate_gates
+    from lib.llm.refs import require_model_refs
+    from lib.planner.build import build_plan
+
+    options = request.options
+    refs = require_model_refs(options.compare_models)  # a 422 naming body.options.compare_models.N
     comparison = None
-    if refs:
-        open_plan = conn.execute(
-            "SELECT 1 FROM public.plans WHERE input_fingerprint = %s AND status = ANY(%s)",
-            (draft.fingerprint, list(OPEN_PLAN_STATUSES)),
-        ).fetchone()
+    if not refs:
+        conn = writer()
+        roots, backlog, tools, stats, ctx = _read(conn, request)
+        draft = build_plan(backlog, tools, stats, options, roots)
+    else:
+        with db.transaction() as reader:  # short: the providers are asked after it ends
+            roots, backlog, tools, stats, ctx = _read(reader, request)
+            draft = build_plan(backlog, tools, stats, options, roots)
+            open_plan = reader.execute(
+                "SELECT 1 FROM public.plans WHERE input_fingerprint = %s AND status = ANY(%s)",
+                (draft.fingerprint, list(OPEN_PLAN_STATUSES)),
+            ).fetchone()
         if open_plan is not None and not options.dry_run:
-            return 200, existing_open_plan(conn, draft.fingerprint)  # without paying for a second comparison
+            return 200, existing_open_plan(writer(), draft.fingerprint)  # without paying for a second comparison
         from lib.llm.compare import compare
 
         # A provider that fails or times out is a row with its error, never a failed plan.
         comparison = compare(draft, refs, options.max_parallel)
         ctx = ctx.model_copy(update={"model_costs": comparison.model_costs()})
+        conn = writer()
     evaluation = evaluate_gates(draft, ctx)
     model_evaluations = comparison.evaluate(draft, lambda d: evaluate_gates(d, ctx)) if comparison is not None else []
     source = "deterministic"

@@ -20,10 +20,13 @@ app = Endpoint("/api/auto-planner/plan", tags=["planner"])
     status=201,
     max_body=8 << 20,
     problems=(422,),
+    also=(200,),  # an open plan for the same input was returned, or a dry run
 )
 def plan(ctx):
     """Plan the backlog: stages, tokens, rollback, gate verdicts; persisted in one transaction."""
     ctx.after_commit.append(notify.deliver_quietly)  # Slack for a blocked plan, retried by the tick
     key = ctx.request.header("idempotency-key")
-    status, body = planning.create(ctx.conn, ctx.body, ctx.principal, key)
+    # the transaction is opened when planning is ready to write (a model
+    # comparison runs before it, with no transaction held open)
+    status, body = planning.create(lambda: ctx.conn, ctx.body, ctx.principal, key)
     return Reply(status, body, headers={"Location": f"/api/plans/{body.plan.id}"} if status == 201 else {})

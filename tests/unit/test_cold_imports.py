@@ -26,8 +26,15 @@ def test_each_api_module_imports_in_a_fresh_process(route: routes.Route) -> None
 def test_the_plan_endpoint_does_not_import_the_llm_sdks() -> None:
     plan = next(r for r in API_ROUTES if r.template == PLAN)
     sample = cold_imports.import_in_fresh_process(str(plan.file), plan.module_name)
-    assert "networkx" in sample.packages  # it did import the planner
+    assert "psycopg" in sample.packages and "pydantic" in sample.packages  # it did import the planning shell
     assert cold_imports.llm_sdks_loaded(sample) == []
+
+
+def test_endpoints_that_only_read_plans_do_not_import_networkx() -> None:
+    for template in ("/api/plans/{planId}", "/api/approvals/{id}", "/api/automation/override", "/api/cron/tick"):
+        route = next(r for r in API_ROUTES if r.template == template)
+        sample = cold_imports.import_in_fresh_process(str(route.file), route.module_name)
+        assert "networkx" not in sample.packages, template
 
 
 def test_the_probe_sees_an_sdk_when_one_is_imported() -> None:

@@ -5,18 +5,24 @@ from __future__ import annotations
 import json
 import tomllib
 
+from packaging.requirements import Requirement
+
 from lib import settings
 
 
 def _requirements() -> list[str]:
     lines = (settings.ROOT / "requirements.txt").read_text().splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    return [ln.split("#")[0].strip() for ln in lines if ln.split("#")[0].strip()]
+
+
+def _normal(requirements: list[str]) -> list[str]:
+    return sorted((str(Requirement(r)) for r in requirements), key=str.lower)
 
 
 def test_pyproject_and_requirements_list_the_same_pins() -> None:
     project = tomllib.loads((settings.ROOT / "pyproject.toml").read_text())["project"]
-    assert sorted(project["dependencies"], key=str.lower) == sorted(_requirements(), key=str.lower)
-    assert all("==" in req for req in _requirements()), "runtime dependencies are pinned"
+    assert _normal(project["dependencies"]) == _normal(_requirements())
+    assert all(Requirement(r).specifier and str(Requirement(r).specifier).startswith("==") for r in _requirements())
 
 
 def test_dev_only_tools_stay_out_of_the_function_bundles() -> None:
