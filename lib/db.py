@@ -37,7 +37,13 @@ def resolve_url() -> str:
 
 
 def connect_kwargs() -> dict[str, Any]:
-    return {"prepare_threshold": None, "row_factory": dict_row, "connect_timeout": 10}
+    kwargs: dict[str, Any] = {"prepare_threshold": None, "row_factory": dict_row, "connect_timeout": 10}
+    timeout_ms = settings.env("NOFX_STATEMENT_TIMEOUT_MS")
+    if timeout_ms:
+        # A startup option: no round trip per transaction. (Behind a pooler
+        # that drops startup options, set it on the role instead.)
+        kwargs["options"] = f"-c statement_timeout={int(timeout_ms)}"
+    return kwargs
 
 
 def use(url: str | None) -> None:
