@@ -125,13 +125,32 @@ export function dl(obj, className = 'kv') {
   return list;
 }
 
-export function findingsList(findings, { empty = 'No findings.' } = {}) {
+const SEVERITY_RANK = { block: 0, error: 0, warn: 1, info: 2 };
+
+function findingItem(f) {
+  return h('li', { class: `finding severity-${f.severity ?? 'info'}` },
+    h('span', { class: `severity severity-${f.severity ?? 'info'}` }, f.severity ?? 'info'), ' ',
+    f.item_key && !String(f.message ?? '').includes(f.item_key) ? [h('code', null, f.item_key), ' '] : null,
+    h('span', { class: 'finding-message' }, f.message),
+    f.remediation ? h('p', { class: 'remediation' }, h('span', { class: 'tip' }, 'Tip: '), f.remediation) : null,
+    f.code ? h('span', { class: 'finding-code muted' }, ` ${f.code}`) : null);
+}
+
+// Findings, the most severe first. With `fold`, informational findings (and any
+// beyond the first `fold` others) sit in a disclosure so blocks and warnings stand out.
+export function findingsList(findings, { empty = 'No findings.', fold = 0 } = {}) {
   if (!findings?.length) return h('p', { class: 'muted' }, empty);
-  return h('ul', { class: 'findings' }, findings.map((f) =>
-    h('li', { class: `finding severity-${f.severity ?? 'info'}` },
-      h('span', { class: `severity severity-${f.severity ?? 'info'}` }, f.severity ?? 'info'), ' ',
-      f.item_key && !String(f.message ?? '').includes(f.item_key) ? [h('code', null, f.item_key), ' '] : null,
-      h('span', { class: 'finding-message' }, f.message),
-      f.remediation ? h('p', { class: 'remediation' }, h('span', { class: 'tip' }, 'Tip: '), f.remediation) : null,
-      f.code ? h('span', { class: 'finding-code muted' }, ` ${f.code}`) : null)));
+  const sorted = [...findings].sort((a, b) => (SEVERITY_RANK[a.severity] ?? 2) - (SEVERITY_RANK[b.severity] ?? 2));
+  const serious0 = sorted.filter((f) => f.severity !== 'info').length;
+  if (!fold || (serious0 === 0 && sorted.length <= 3)) return h('ul', { class: 'findings' }, sorted.map(findingItem));
+  const serious = sorted.filter((f) => f.severity !== 'info');
+  const shown = serious.slice(0, fold);
+  const rest = sorted.slice(shown.length);
+  const infos = rest.filter((f) => f.severity === 'info').length;
+  const label = rest.length === infos
+    ? `${infos} informational finding${infos === 1 ? '' : 's'}`
+    : `${rest.length} more finding${rest.length === 1 ? '' : 's'}${infos ? ` (${infos} informational)` : ''}`;
+  return h('div', null,
+    shown.length ? h('ul', { class: 'findings' }, shown.map(findingItem)) : null,
+    rest.length ? h('details', { class: 'more-findings' }, h('summary', null, label), h('ul', { class: 'findings' }, rest.map(findingItem))) : null);
 }

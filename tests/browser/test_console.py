@@ -236,6 +236,12 @@ def test_a_viewer_sees_no_approve_button_and_no_other_controls(
     expect(page.locator(".step[data-item-key='brw4-G']")).to_be_visible()
     expect(page.get_by_role("button", name="Execute")).to_have_count(0)
     expect(page.locator("#override")).to_have_count(0)
+    # someone else approves: the open plan page follows the events and shows the plan finish
+    expect(page.locator("#plan-status")).to_have_text("paused")
+    r = client.post(f"/api/approvals/{pending['id']}", json={"decision": "approve"}, token=tokens["approver"])
+    assert r.status == 200, r.text
+    expect(page.locator("#plan-status")).to_have_text("completed")
+    expect(page.locator(".step[data-item-key='brw4-Z'] .step-head .badge").first).to_have_text("succeeded")
     page.goto(f"{console_url}/#/flags")
     expect(page.locator("#flags-read-only")).to_be_visible()
     expect(page.locator("[data-flag-key=FEATURE_AUTO_PLANNER]")).to_be_visible()

@@ -375,7 +375,7 @@ export class PlanView {
             h('span', { class: 'score-value' }, `${gate.score}/100`)),
           gate.overrides?.length ? h('p', { class: 'overridden' }, 'Overridden: ',
             gate.overrides.map((o) => `${o.action} by ${o.actor} (“${o.reason}”)`).join('; ')) : null,
-          findingsList(gate.findings),
+          findingsList(gate.findings, { fold: 5 }),
           gate.findings_total > shown ? h('p', { class: 'muted small' }, `${gate.findings_total - shown} more findings not shown.`) : null);
       })),
       g.history?.length > 1 ? h('details', { class: 'history' }, h('summary', null, `Evaluation history (${g.history.length})`),

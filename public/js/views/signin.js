@@ -14,7 +14,7 @@ export class SignInView {
   }
 
   mount(container) {
-    const error = h('div', { id: 'signin-error', class: 'signin-error', 'aria-live': 'assertive' });
+    const error = h('div', { id: 'signin-error', class: 'signin-error' });
     const tokenField = h('textarea', {
       id: 'token', name: 'token', rows: 4, required: true, autocomplete: 'off', spellcheck: 'false',
       'aria-describedby': 'token-help signin-error', placeholder: 'eyJhbGciOi…',
