@@ -57,6 +57,7 @@ export class ApprovalsView {
   destroy() {
     clearInterval(this.ticker);
     clearTimeout(this.timer);
+    clearTimeout(this.linkTimer);
     this.seq += 1;
   }
 
@@ -107,6 +108,17 @@ export class ApprovalsView {
       ? `${n} pending approval${n === 1 ? '' : 's'}, oldest first.`
       : `${n} approval${n === 1 ? '' : 's'} (${this.status}), oldest first.`;
     this.empty.hidden = n !== 0;
+    this.renewLinksBeforeTheyExpire(approvals);
+  }
+
+  // Signed artifact links expire (15 minutes by default): fetch fresh ones shortly before.
+  renewLinksBeforeTheyExpire(approvals) {
+    clearTimeout(this.linkTimer);
+    const expiries = approvals.flatMap((a) => (a.artifacts ?? []).map((art) => Date.parse(art.expires_at)))
+      .filter((t) => Number.isFinite(t));
+    if (!expiries.length) return;
+    const wait = Math.max(5000, Math.min(...expiries) - Date.now() - 30000);
+    this.linkTimer = setTimeout(() => this.refresh(), Math.min(wait, 2 ** 31 - 1));
   }
 
   createCard(approval) {
