@@ -320,18 +320,35 @@ def check(
     tool: Tool | None,
     policy: ApprovalPolicy,
     now: datetime | None = None,
+    wait: bool = True,
 ) -> tuple[State, dict[str, Any]]:
     """Where this step (or plan) stands, asking anew when nothing valid exists.
 
     A pending request for another digest is cancelled (what it was asked for
-    changed) and a new one made; an overdue request expires (a denial)."""
+    changed) and a new one made; an overdue request expires (a denial).
+
+    With wait=False (the executor's claim, which holds step rows), a request
+    someone is deciding right now is reported pending instead of waited for:
+    waiting there while the decision waits for the step row would deadlock.
+    The deciding request resumes the plan itself."""
     now = now or datetime.now(UTC)
     token, current = _target(conn, plan, step)
-    latest = conn.execute(
-        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE idempotency_token = %s "  # noqa: S608
-        "ORDER BY (digest = %s) DESC, requested_at DESC LIMIT 1 FOR UPDATE",
+    newest = conn.execute(
+        "SELECT id FROM public.approvals WHERE idempotency_token = %s "
+        "ORDER BY (digest = %s) DESC, requested_at DESC LIMIT 1",
         (token, current),
     ).fetchone()
+    latest = None
+    if newest is not None:
+        latest = conn.execute(
+            f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE id = %s "  # noqa: S608
+            + ("FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED"),
+            (newest["id"],),
+        ).fetchone()
+        if latest is None:  # being decided this moment
+            busy = _by_id(conn, newest["id"])
+            assert busy is not None
+            return "pending", busy
     if latest is not None and latest["digest"] != current:
         if latest["status"] == "pending":
             cancel(conn, latest, "what it approves changed (plan version, inputs or policy) since it was asked")

@@ -521,6 +521,11 @@ class Endpoint:
             return self._problem(
                 Problem(503, "the database took too long; try again", type="timeout", headers={"Retry-After": "1"})
             )
+        if isinstance(exc, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)):
+            log.warning("request %s: %s", request_id, exc)
+            return self._problem(
+                Problem(503, "a concurrent request got in the way; retry", type="retry", headers={"Retry-After": "1"})
+            )
         if isinstance(exc, (psycopg.OperationalError,)) or type(exc).__name__ == "PoolTimeout":
             log.error("request %s: database unavailable: %s", request_id, exc)
             return self._problem(

@@ -147,7 +147,7 @@ def claim(plan_id: Any, in_flight: int) -> Claim:
                 break
             tool = tools.get(step["tool_id"])
             if tool is not None and tool.approval_policy is not None and step["status"] != "running":
-                state, approval = approvals.check(conn, plan, step, tool, tool.approval_policy)
+                state, approval = approvals.check(conn, plan, step, tool, tool.approval_policy, wait=False)
                 if state == "pending":
                     if step["status"] != "awaiting_approval":
                         conn.execute(

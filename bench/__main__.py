@@ -1,0 +1,51 @@
+"""`python -m bench` (make bench): every benchmark, one after the other, in one
+run, each printing its table. The README carries the latest output.
+
+    python -m bench            planner 1k/10k, gates, approvals, load, cold imports
+    python -m bench --full     also the planner at 100,000 items (about two minutes more)
+
+Each benchmark makes and drops its own database on DATABASE_URL's server
+(else the embedded PostgreSQL) and starts its own dev server when it needs one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench import approvals_bench, cold_imports, gates_bench, load_bench, planner_bench
+
+
+def section(title: str) -> float:
+    print(f"\n## {title}\n", flush=True)
+    return time.perf_counter()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="include the 100,000-item planner run")
+    args = parser.parse_args()
+    started = time.perf_counter()
+
+    section("Planner (pure, and the endpoint end to end, beside the floor)")
+    sizes = [1_000, 10_000] + ([100_000] if args.full else [])
+    print(planner_bench.table(planner_bench.run(sizes)), flush=True)
+
+    section("Gates")
+    print(gates_bench.table([gates_bench.measure(n) for n in (1_000, 10_000)]), flush=True)
+
+    section("Approval decisions (16 clients over HTTP, beside the raw row-locked UPDATE)")
+    print(approvals_bench.table(approvals_bench.run(1000)), flush=True)
+
+    section("Load (200 plans, 1,000 approval decisions, 16 clients)")
+    print(load_bench.report(load_bench.run(200, 5)), flush=True)
+
+    section("Cold import of every api/ module (fresh process, median of 7)")
+    cold_imports.main(["--runs", "7"])
+
+    print(f"\nall benchmarks: {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""Load: 200 plans and 1,000 approval decisions from 16 concurrent clients
+against the local dev server (its own process), then the checks that matter
+more than speed: nothing lost, no step run twice, every audit chain intact.
+
+    python -m bench.load_bench [plans] [approvals_per_plan]
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from bench.common import dev_server, median_ms, percentile, scratch_database
+from lib import audit, auth
+
+CLIENTS = 16
+
+
+def prepare(url: str, plans: int, gated: int) -> list[list[str]]:
+    """Per plan: `gated` independent steps that need an approval, then one
+    step that waits for all of them."""
+    groups = []
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        conn.execute(
+            "INSERT INTO tools (id, name, kind, config, sensitive, approval_policy, cost_model) VALUES "
+            "('load.gate', 'gated', 'builtin', '{\"action\": \"echo\"}', true, "
+            '\'{"required_approvals": 1, "timeout_seconds": 3600}\', \'{"usd_per_call": 0}\'), '
+            "('load.echo', 'echo', 'builtin', '{\"action\": \"echo\"}', false, NULL, '{\"usd_per_call\": 0}')"
+        )
+        conn.execute("INSERT INTO packs (id, name) VALUES ('load', 'load')")
+        for p in range(plans):
+            ids = [str(uuid.uuid4()) for _ in range(gated + 1)]
+            for i, item_id in enumerate(ids[:-1]):
+                conn.execute(
+                    "INSERT INTO backlog_items (id, key, title, pack_id, tool_id, inputs) VALUES "
+                    "(%s, %s, 'gated', 'load', 'load.gate', %s)",
+                    (item_id, f"L{p}-{i}", json.dumps({"i": i})),
+                )
+            conn.execute(
+                "INSERT INTO backlog_items (id, key, title, pack_id, tool_id, depends_on) VALUES "
+                "(%s, %s, 'after', 'load', 'load.echo', %s::uuid[])",
+                (ids[-1], f"L{p}-end", ids[:-1]),
+            )
+            groups.append(ids)
+        conn.commit()
+    return groups
+
+
+def fan_out(
+    host: str, port: int, jobs: list[Any], call: Callable[[http.client.HTTPConnection, Any], int]
+) -> tuple[list[float], float, list[int]]:
+    """Run `call` for every job from CLIENTS threads on kept-alive connections."""
+    shares = [jobs[i::CLIENTS] for i in range(CLIENTS)]
+    latencies: list[float] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(CLIENTS + 1)
+
+    def client(share: list[Any]) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=120)
+        mine, codes = [], []
+        barrier.wait()
+        for job in share:
+            start = time.perf_counter()
+            codes.append(call(conn, job))
+            mine.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(mine)
+            statuses.extend(codes)
+
+    threads = [threading.Thread(target=client, args=(s,)) for s in shares]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - started, statuses
+
+
+def _post(conn: http.client.HTTPConnection, path: str, body: Any, token: str) -> tuple[int, Any]:
+    conn.request(
+        "POST",
+        path,
+        body=json.dumps(body),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    response = conn.getresponse()
+    data = response.read()
+    return response.status, json.loads(data) if data else None
+
+
+def run_against(url: str, host: str, port: int, plans: int, gated: int) -> dict[str, Any]:
+    groups = prepare(url, plans, gated)
+    planner = auth.mint_token("planner", email="load-planner@nofx.local", subject=str(uuid.uuid4()))
+    approver = auth.mint_token("approver", email="load-approver@nofx.local", subject=str(uuid.uuid4()))
+    plan_ids: list[str] = []
+    lock = threading.Lock()
+
+    def plan(conn: http.client.HTTPConnection, ids: list[str]) -> int:
+        status, body = _post(conn, "/api/auto-planner/plan", {"backlog_item_ids": ids}, planner)
+        if status == 201:
+            with lock:
+                plan_ids.append(body["plan"]["id"])
+        return status
+
+    phases: dict[str, Any] = {}
+    phases["plan"] = fan_out(host, port, groups, plan)
+    phases["execute"] = fan_out(
+        host, port, list(plan_ids), lambda c, pid: _post(c, "/api/auto-planner/execute", {"plan_id": pid}, planner)[0]
+    )
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        pending = [
+            str(r["id"])
+            for r in conn.execute("SELECT id FROM approvals WHERE status = 'pending' ORDER BY requested_at")
+        ]
+    phases["approve"] = fan_out(
+        host,
+        port,
+        pending,
+        lambda c, aid: _post(c, f"/api/approvals/{aid}", {"decision": "approve", "reason": "load"}, approver)[0],
+    )
+    # plans resume in the deciding requests; one more execute picks up stragglers
+    fan_out(
+        host, port, list(plan_ids), lambda c, pid: _post(c, "/api/auto-planner/execute", {"plan_id": pid}, planner)[0]
+    )
+    return {"phases": phases, "checks": verify(url, plan_ids, plans, gated, len(pending))}
+
+
+def verify(url: str, plan_ids: list[str], plans: int, gated: int, approvals: int) -> dict[str, Any]:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        statuses = {
+            r["status"]: r["n"]
+            for r in conn.execute(
+                "SELECT status, count(*) AS n FROM plans WHERE id = ANY(%s::uuid[]) GROUP BY status", (plan_ids,)
+            )
+        }
+        steps = conn.execute(
+            "SELECT count(*) AS steps, count(*) FILTER (WHERE attempts = 1) AS once, "
+            "count(*) FILTER (WHERE status = 'succeeded') AS succeeded FROM plan_steps "
+            "WHERE plan_id = ANY(%s::uuid[])",
+            (plan_ids,),
+        ).fetchone()
+        runs = conn.execute(
+            "SELECT count(*) AS n, count(DISTINCT step_id) AS distinct_steps FROM tool_metrics "
+            "WHERE plan_id = ANY(%s::uuid[])",
+            (plan_ids,),
+        ).fetchone()
+        decided = conn.execute(
+            "SELECT count(*) AS n FROM approvals WHERE plan_id = ANY(%s::uuid[]) AND status = 'approved'", (plan_ids,)
+        ).fetchone()["n"]
+        chains = audit.verify_all(conn)
+    return {
+        "plans_created": len(plan_ids),
+        "plans_wanted": plans,
+        "plans_completed": statuses.get("completed", 0),
+        "plan_statuses": statuses,
+        "approvals_requested": approvals,
+        "approvals_approved": decided,
+        "approvals_wanted": plans * gated,
+        "steps": steps["steps"],
+        "steps_succeeded": steps["succeeded"],
+        "steps_run_once": steps["once"],
+        "tool_runs": runs["n"],
+        "tool_runs_distinct_steps": runs["distinct_steps"],
+        "chains": len(chains),
+        "chains_broken": sum(1 for c in chains if not c.ok),
+    }
+
+
+def run(plans: int = 200, gated: int = 5) -> dict[str, Any]:
+    with scratch_database("load") as url, dev_server(url, threads=CLIENTS) as (host, port):
+        return run_against(url, host, port, plans, gated)
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = ["| phase | requests | non-2xx | throughput | p50 | p99 |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, (lat, elapsed, statuses) in result["phases"].items():
+        bad = sum(1 for s in statuses if not 200 <= s < 300)
+        lines.append(
+            f"| {name} | {len(lat):,} | {bad} | {len(lat) / elapsed:.0f}/s | {median_ms(lat):.0f} ms | "
+            f"{percentile(lat, 0.99) * 1000:.0f} ms |"
+        )
+    c = result["checks"]
+    lines += [
+        "",
+        f"plans: {c['plans_created']}/{c['plans_wanted']} created, {c['plans_completed']} completed; "
+        f"approvals: {c['approvals_approved']}/{c['approvals_wanted']} approved; steps: {c['steps_succeeded']}/"
+        f"{c['steps']} succeeded, {c['steps_run_once']} ran exactly once, {c['tool_runs']} tool runs for "
+        f"{c['tool_runs_distinct_steps']} steps; audit chains: {c['chains']} verified, "
+        f"{c['chains_broken']} broken",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:]]
+    print(report(run(*args)))
