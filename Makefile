@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BASE_URL ?= http://127.0.0.1:3000
 
-.PHONY: setup dev serve test test-embedded migrate seed token lint gates smoke bench vercel-build browser clean
+.PHONY: setup dev serve test test-py311 migrate seed token lint gates smoke bench vercel-build browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,14 @@ browser:  ## Debian's Chromium for the console tests (installs with apt-get when
 test: setup browser  ## set up and run every test (DATABASE_URL if set, else the embedded PostgreSQL)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi; exit $$rc
+
+# The code supports Python 3.11 too (Vercel runs 3.12): the pure core's tests on 3.11.
+PY311 ?= $(shell PYENV_VERSION=3.11.7 pyenv which python3 2>/dev/null || command -v python3.11)
+test-py311:
+	@test -n "$(PY311)" || { echo "no Python 3.11 on this machine (pyenv install 3.11, or set PY311=...)"; exit 1; }
+	test -x .venv311/bin/python || $(PY311) -m venv .venv311
+	.venv311/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	.venv311/bin/python -m pytest -q -p no:cacheprovider tests/unit
 
 lint: setup  ## ruff, mypy and the migration linter
 	$(VENV)/bin/ruff check lib api tests bench
