@@ -18,10 +18,13 @@ class EventQuery(BaseModel):
     plan_id: UUID | None = None
     type: str | None = Field(default=None, pattern=r"^[a-z_]+\.[a-z_]+$")
     limit: int = Field(default=100, ge=1, le=1000)
+    tail: bool = Field(default=False, description="return no events, only the cursor to follow from now on")
 
 
 @app.get(role="viewer", query=EventQuery, response=events.EventPage)
 def read(ctx):
     """Events in the order they can no longer be overtaken (a safe cursor)."""
     q = ctx.query
+    if q.tail:
+        return events.tail(ctx.conn)
     return events.page(ctx.conn, q.after, q.plan_id, q.type, q.limit)

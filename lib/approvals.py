@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from lib import audit, events, storage
 from lib.planner.models import ApprovalPolicy, Tool
@@ -113,10 +113,10 @@ def _step_findings(conn: Any, plan_id: Any, step_id: Any) -> list[dict[str, Any]
         "SELECT details->'findings' AS findings FROM public.plan_evaluations WHERE plan_id = %s AND generation = "
         "(SELECT evaluation_generation FROM public.plans WHERE id = %s) AND "
     )
-    if step_id is None:
-        rows = conn.execute(query + "scope = 'plan' AND gate = 'overall'", (plan_id, plan_id)).fetchall()
-    else:
-        rows = conn.execute(query + "scope = 'step' AND step_id = %s", (plan_id, plan_id, step_id)).fetchall()
+    if step_id is None:  # a plan approval: why the plan warned (or was allowed past a block)
+        rows = conn.execute(query + "scope = 'plan' AND gate <> 'overall'", (plan_id, plan_id)).fetchall()
+        return [f for r in rows for f in (r["findings"] or []) if f.get("severity") != "info"]
+    rows = conn.execute(query + "scope = 'step' AND step_id = %s", (plan_id, plan_id, step_id)).fetchall()
     return [f for r in rows for f in (r["findings"] or [])]
 
 
@@ -475,7 +475,7 @@ class DecisionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "deny"]
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=2000, validate_default=True)
     approver: str | None = Field(
         default=None,
         min_length=1,
@@ -483,11 +483,12 @@ class DecisionRequest(BaseModel):
         description="who decided in the calling system (required for the signed Zig Todo webhook)",
     )
 
-    @model_validator(mode="after")
-    def denial_needs_reason(self) -> DecisionRequest:
-        if self.decision == "deny" and not (self.reason and self.reason.strip()):
-            raise ValueError("a denial needs a reason (body.reason)")
-        return self
+    @field_validator("reason")
+    @classmethod
+    def denial_needs_reason(cls, reason: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("decision") == "deny" and not (reason and reason.strip()):
+            raise ValueError("a denial needs a reason")
+        return reason
 
 
 class Artifact(BaseModel):

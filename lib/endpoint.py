@@ -212,7 +212,8 @@ def _validation_problem(exc: ValidationError, where: str) -> Problem:
     errors: list[dict[str, Any]] = []
     for err in exc.errors(include_url=False):
         loc = [where, *err["loc"]]
-        errors.append({"loc": loc, "msg": err["msg"]})
+        # pydantic prefixes a validator's own words with "Value error, "
+        errors.append({"loc": loc, "msg": str(err["msg"]).removeprefix("Value error, ")})
     first = errors[0]
     detail = ".".join(str(p) for p in first["loc"]) + ": " + str(first["msg"])
     if len(errors) > 1:

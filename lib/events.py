@@ -78,6 +78,16 @@ def emit_many(conn: Any, items: Iterable[tuple[str, UUID | str | None, Mapping[s
             cur.executemany("INSERT INTO public.events (type, plan_id, data) VALUES (%s, %s, %s)", rows)
 
 
+def tail(conn: Any) -> EventPage:
+    """No events, and the cursor to follow from now on: the newest event that
+    no transaction still running can overtake."""
+    row = conn.execute(
+        "SELECT id FROM public.events WHERE tx < pg_snapshot_xmin(pg_current_snapshot()) "
+        "ORDER BY tx DESC, id DESC LIMIT 1"
+    ).fetchone()
+    return EventPage(events=[], next_after=row["id"] if row else None)
+
+
 def page(
     conn: Any,
     after: int | None = None,

@@ -297,6 +297,12 @@ def _effect(
         return False
     if request.action == "cancel":
         approvals.cancel_all(conn, plan["id"], f"plan cancelled by {principal.name}", principal.name)
+        # nothing will run now: a step is no longer waiting for (or cleared by) an approval
+        conn.execute(
+            "UPDATE public.plan_steps SET status = 'pending', updated_at = now() "
+            "WHERE plan_id = %s AND status IN ('awaiting_approval', 'approved')",
+            (plan["id"],),
+        )
         conn.execute(
             "UPDATE public.plans SET status = 'cancelled', status_reason = %s, updated_at = now() WHERE id = %s",
             (f"cancelled by {principal.name}: {request.reason}", plan["id"]),

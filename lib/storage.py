@@ -55,10 +55,11 @@ class LocalStorage:
         return self._path(key).read_bytes()
 
     def signed_url(self, key: str, expires_in: int = DEFAULT_TTL) -> str:
+        """Relative to the server that answered, unless NOFX_PUBLIC_URL says
+        where it is (a link sent elsewhere must be absolute)."""
         expires = int(time.time()) + expires_in
-        return (
-            f"{settings.public_url()}{LOCAL_PREFIX}{quote(_check_key(key))}?expires={expires}&sig={sign(key, expires)}"
-        )
+        base = settings.env("NOFX_PUBLIC_URL", "") or ""
+        return f"{base.rstrip('/')}{LOCAL_PREFIX}{quote(_check_key(key))}?expires={expires}&sig={sign(key, expires)}"
 
 
 class SupabaseStorage:

@@ -65,7 +65,8 @@ def critical_path(pred: Mapping[N, list[N]], order: Iterable[N], duration: Mappi
     for node in order:
         best, best_pred = 0, None
         for dep in pred[node]:
-            if finish[dep] > best:
+            # >= for the first: a dependency that takes no time is still on the path
+            if finish[dep] > best or best_pred is None:
                 best, best_pred = finish[dep], dep
         finish[node] = best + duration[node]
         via[node] = best_pred

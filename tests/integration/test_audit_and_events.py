@@ -128,6 +128,8 @@ def test_events_come_in_order_with_a_safe_cursor(client: Client, tokens, conn, d
     later = client.get(f"/api/events?after={events[-1]['id']}&{mine}", token=tokens["viewer"]).json()
     assert later["events"] == []
     assert client.get("/api/events?after=999999999", token=tokens["viewer"]).status == 422
+    now = client.get("/api/events?tail=true", token=tokens["viewer"]).json()
+    assert now["events"] == [] and now["next_after"] >= events[-1]["id"]
     assert client.get("/api/events?type=Bad Type", token=tokens["viewer"]).status == 422
 
 

@@ -74,7 +74,7 @@ def test_a_sensitive_step_pauses_and_an_approval_resumes_it(client: Client, toke
 def test_a_denial_blocks_the_plan_with_its_reason(client: Client, tokens, conn) -> None:
     plan_id, pending = paused_plan(client, tokens, conn, "apr2")
     r = decide(client, pending["id"], tokens["approver"], "deny")
-    assert r.status == 422 and r.json()["errors"][0]["loc"] == ["body"]
+    assert r.status == 422 and r.json()["errors"][0]["loc"] == ["body", "reason"]
     assert "reason" in r.json()["detail"]
     r = decide(client, pending["id"], tokens["approver"], "deny", reason="not during the audit")
     assert r.status == 200 and r.json()["status"] == "denied"
