@@ -33,31 +33,14 @@ from pydantic import BaseModel, ValidationError
 
 from lib import settings
 from lib.problems import CONTENT_TYPE as PROBLEM_JSON
-from lib.problems import Problem
+from lib.problems import TITLES, Problem
 
 log = logging.getLogger("nofx.endpoint")
 
 Idempotency = Literal["atomic", "separate", "none"]
 PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_STATUS_TEXT = {
-    200: "OK",
-    201: "Created",
-    202: "Accepted",
-    204: "No Content",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    410: "Gone",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
+# the reason phrases of the error statuses are the problem titles
+_STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", **TITLES}
 
 
 def json_default(value: Any) -> Any:
@@ -202,7 +185,6 @@ class Operation:
     idempotency: Idempotency
     webhook_secret_env: str | None
     max_body: int | None
-    transaction: bool
     problems: tuple[int, ...]
     public: bool
     also: tuple[int, ...] = ()  # other success statuses, with the same body
@@ -349,7 +331,6 @@ class Endpoint:
         idempotency: Idempotency | None = None,
         webhook_secret_env: str | None = None,
         max_body: int | None = None,
-        transaction: bool = True,
         problems: Iterable[int] = (),
         public: bool = False,
         also: Iterable[int] = (),
@@ -372,7 +353,6 @@ class Endpoint:
                 idempotency=idempotency or ("atomic" if method == "POST" else "none"),
                 webhook_secret_env=webhook_secret_env,
                 max_body=max_body,
-                transaction=transaction,
                 problems=tuple(problems),
                 public=public,
                 also=tuple(also),

@@ -127,7 +127,7 @@ def document() -> dict[str, Any]:
     }
 
 
-def _resolve(refs: dict[Any, Any], schemas: dict[str, Any], model: type[BaseModel], mode: str) -> dict[str, Any]:
+def _resolve(refs: dict[Any, Any], model: type[BaseModel], mode: str) -> dict[str, Any]:
     schema: dict[str, Any] = refs[(model, mode)]
     return schema
 
@@ -166,7 +166,7 @@ def _operation(
     responses: dict[str, Any] = {}
     ok: dict[str, Any] = {"description": "success"}
     if op.response is not None:
-        ok["content"] = {"application/json": {"schema": _resolve(refs, schemas, op.response, "serialization")}}
+        ok["content"] = {"application/json": {"schema": _resolve(refs, op.response, "serialization")}}
     responses[str(op.status)] = ok
     for status in op.also:
         responses[str(status)] = {**ok, "description": "success (see the operation's description)"}
@@ -192,6 +192,6 @@ def _operation(
     if op.body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _resolve(refs, schemas, op.body, "validation")}},
+            "content": {"application/json": {"schema": _resolve(refs, op.body, "validation")}},
         }
     return operation

@@ -7,7 +7,7 @@ from typing import Any
 PROBLEM_BASE = "https://nofx.dev/problems/"
 CONTENT_TYPE = "application/problem+json"
 
-_TITLES = {
+TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -42,7 +42,7 @@ class Problem(Exception):
         self.status = status
         self.detail = detail
         self.type = PROBLEM_BASE + type if type and "://" not in type else (type or "about:blank")
-        self.title = title or _TITLES.get(status, "Error")
+        self.title = title or TITLES.get(status, "Error")
         self.errors = errors
         self.headers = headers or {}
         self.extra = extra or {}

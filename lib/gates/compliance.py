@@ -186,6 +186,14 @@ def _finding(raw: Mapping[str, Any], severity: str, step: PlanStep | None) -> Fi
     )
 
 
+def _policy_failed(exc: PolicyError) -> GateResult:
+    """A policy that does not compile or evaluate blocks: never a silent allow."""
+    return result(
+        "compliance",
+        [Finding(code="compliance.policy_error", severity="block", message=str(exc), remediation=POLICY_FIX)],
+    )
+
+
 def evaluate(
     draft: PlanDraft,
     tools: Mapping[str, Tool],
@@ -197,43 +205,35 @@ def evaluate(
     try:
         engine = engine_for(policies)
     except PolicyError as exc:
-        return result(
-            "compliance",
-            [
-                Finding(
-                    code="compliance.policy_error",
-                    severity="block",
-                    message=str(exc),
-                    remediation=POLICY_FIX,
-                )
-            ],
-        )
+        return _policy_failed(exc)
     summary = plan_summary(draft, tools, options)
     config = policy_config(settings)
     kinds: dict[str, dict[str, Any]] = {}
     steps_of_kind: dict[str, list[PlanStep]] = {}
+    kind_of: dict[tuple[Any, ...], str] = {}
     for step in draft.steps:
-        facts = step_facts(step, tools.get(step.tool_id))
-        key = json.dumps(facts, sort_keys=True)
-        if key not in kinds:
-            kinds[key] = {**facts, "key": str(len(kinds))}
-            steps_of_kind[str(len(kinds) - 1)] = []
-        steps_of_kind[kinds[key]["key"]].append(step)
+        # what makes two steps alike for a policy, as a cheap tuple (a plan of
+        # 100,000 steps has a few dozen kinds); the facts dict only once per kind
+        rollback = step.rollback.get("action") if step.rollback else None
+        shape = (
+            step.tool_id,
+            step.environment,
+            tuple(sorted(step.tags)),
+            step.requires_approval,
+            rollback,
+            step.pack_id,
+        )
+        name = kind_of.get(shape)
+        if name is None:
+            name = kind_of[shape] = str(len(kind_of))
+            kinds[name] = {**step_facts(step, tools.get(step.tool_id)), "key": name}
+            steps_of_kind[name] = []
+        steps_of_kind[name].append(step)
     document = {"steps": list(kinds.values()), "plan": summary, "config": config, "now_ns": int(now.timestamp() * 1e9)}
     try:
         step_answer, plan_answer = engine.answer(document)
     except PolicyError as exc:
-        return result(
-            "compliance",
-            [
-                Finding(
-                    code="compliance.policy_error",
-                    severity="block",
-                    message=str(exc),
-                    remediation=POLICY_FIX,
-                )
-            ],
-        )
+        return _policy_failed(exc)
     findings: list[Finding] = []
     for severity in ("deny", "warn"):
         for raw in step_answer[severity]:
