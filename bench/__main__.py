@@ -1,8 +1,8 @@
 """`python -m bench` (make bench): every benchmark, one after the other, in one
 run, each printing its table. The README carries the latest output.
 
-    python -m bench            planner 1k/10k, gates, approvals, load, cold imports
-    python -m bench --full     also the planner at 100,000 items (about two minutes more)
+    python -m bench            planner and gates at 1k/10k, approvals, load, cold imports
+    python -m bench --full     also planner and gates at 100,000 (about two minutes more)
 
 Each benchmark makes and drops its own database on DATABASE_URL's server
 (else the embedded PostgreSQL) and starts its own dev server when it needs one.
@@ -11,6 +11,7 @@ Each benchmark makes and drops its own database on DATABASE_URL's server
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from bench import approvals_bench, cold_imports, gates_bench, load_bench, planner_bench
@@ -32,18 +33,23 @@ def main() -> int:
     print(planner_bench.table(planner_bench.run(sizes)), flush=True)
 
     section("Gates")
-    print(gates_bench.table([gates_bench.measure(n) for n in (1_000, 10_000)]), flush=True)
+    print(gates_bench.table([gates_bench.measure(n) for n in sizes]), flush=True)
 
     section("Approval decisions (16 clients over HTTP, beside the raw row-locked UPDATE)")
     print(approvals_bench.table(approvals_bench.run(1000)), flush=True)
 
     section("Load (200 plans, 1,000 approval decisions, 16 clients)")
-    print(load_bench.report(load_bench.run(200, 5)), flush=True)
+    load = load_bench.run(200, 5)
+    print(load_bench.report(load), flush=True)
+    load_problems = load_bench.failed_checks(load["checks"])
 
     section("Cold import of every api/ module (fresh process, median of 7)")
     cold_imports.main(["--runs", "7"])
 
     print(f"\nall benchmarks: {time.perf_counter() - started:.0f} s")
+    if load_problems:
+        print("load checks failed: " + "; ".join(load_problems), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -202,6 +202,26 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def failed_checks(c: dict[str, Any]) -> list[str]:
+    """What went wrong, in words; empty when nothing was lost or run twice."""
+    wrong = []
+    if c["plans_created"] != c["plans_wanted"] or c["plans_completed"] != c["plans_wanted"]:
+        wrong.append("not every plan was created and completed")
+    if c["approvals_approved"] != c["approvals_wanted"]:
+        wrong.append("not every approval was approved")
+    if not c["steps"] or c["steps_succeeded"] != c["steps"] or c["steps_run_once"] != c["steps"]:
+        wrong.append("not every step succeeded exactly once")
+    if c["tool_runs"] != c["steps"] or c["tool_runs_distinct_steps"] != c["steps"]:
+        wrong.append("tool runs do not match steps one to one")
+    if c["chains_broken"]:
+        wrong.append("an audit chain is broken")
+    return wrong
+
+
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:]]
-    print(report(run(*args)))
+    result = run(*args)
+    print(report(result))
+    problems = failed_checks(result["checks"])
+    if problems:
+        sys.exit("load checks failed: " + "; ".join(problems))
