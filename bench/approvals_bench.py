@@ -11,15 +11,13 @@ from __future__ import annotations
 import http.client
 import json
 import sys
-import threading
-import time
 import uuid
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from bench.common import dev_server, median_ms, percentile, scratch_database, token
+from bench.common import dev_server, fan_out, median_ms, percentile, request, scratch_database, token
 from lib import approvals, auth, db, planning
 from lib.planner.models import ApprovalPolicy
 
@@ -67,75 +65,35 @@ def prepare(url: str, count: int) -> list[str]:
 
 
 def http_decisions(host: str, port: int, approval_ids: list[str]) -> tuple[list[float], float, int]:
-    """16 clients, each on a kept-alive connection, each deciding its share."""
+    """CLIENTS clients, each on a kept-alive connection, each deciding its share."""
     approver = auth.mint_token("approver", subject=str(uuid.uuid4()), email="bench-approver@nofx.local")
-    shares = [approval_ids[i::CLIENTS] for i in range(CLIENTS)]
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    barrier = threading.Barrier(CLIENTS + 1)
+    body = {"decision": "approve", "reason": "bench"}
 
-    def client(share: list[str]) -> None:
-        nonlocal errors
-        conn = http.client.HTTPConnection(host, port, timeout=60)
-        body = json.dumps({"decision": "approve", "reason": "bench"})
-        headers = {"Authorization": f"Bearer {approver}", "Content-Type": "application/json"}
-        mine = []
-        barrier.wait()
-        for approval_id in share:
-            start = time.perf_counter()
-            conn.request("POST", f"/api/approvals/{approval_id}", body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - start)
-            if response.status != 200:
-                with lock:
-                    errors += 1
-        with lock:
-            latencies.extend(mine)
+    def decide(conn: http.client.HTTPConnection, approval_id: str) -> int:
+        return request(host, port, "POST", f"/api/approvals/{approval_id}", body, approver, conn=conn)[0]
 
-    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for t in threads:
-        t.join()
-    return latencies, time.perf_counter() - started, errors
+    latencies, elapsed, statuses = fan_out(
+        CLIENTS, approval_ids, lambda: http.client.HTTPConnection(host, port, timeout=60), decide
+    )
+    return latencies, elapsed, sum(1 for s in statuses if s != 200)
 
 
 def raw_updates(url: str, approval_ids: list[str]) -> tuple[list[float], float]:
     """The floor: the same row lock and UPDATE, straight through psycopg."""
-    shares = [approval_ids[i::CLIENTS] for i in range(CLIENTS)]
-    latencies: list[float] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(CLIENTS + 1)
 
-    def worker(share: list[str]) -> None:
-        mine = []
-        with psycopg.connect(url, prepare_threshold=None) as conn:
-            barrier.wait()
-            for approval_id in share:
-                start = time.perf_counter()
-                with conn.transaction():
-                    conn.execute("SELECT status FROM approvals WHERE id = %s FOR UPDATE", (approval_id,))
-                    conn.execute(
-                        "UPDATE approvals SET status = 'approved', decided_at = now(), "
-                        "decision_reason = 'raw' WHERE id = %s AND status = 'pending'",
-                        (approval_id,),
-                    )
-                mine.append(time.perf_counter() - start)
-        with lock:
-            latencies.extend(mine)
+    def decide(conn: psycopg.Connection, approval_id: str) -> None:
+        with conn.transaction():
+            conn.execute("SELECT status FROM approvals WHERE id = %s FOR UPDATE", (approval_id,))
+            conn.execute(
+                "UPDATE approvals SET status = 'approved', decided_at = now(), "
+                "decision_reason = 'raw' WHERE id = %s AND status = 'pending'",
+                (approval_id,),
+            )
 
-    threads = [threading.Thread(target=worker, args=(share,)) for share in shares]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for t in threads:
-        t.join()
-    return latencies, time.perf_counter() - started
+    latencies, elapsed, _ = fan_out(
+        CLIENTS, approval_ids, lambda: psycopg.connect(url, prepare_threshold=None, autocommit=True), decide
+    )
+    return latencies, elapsed
 
 
 def run(decisions: int = 1000) -> dict[str, Any]:

@@ -9,9 +9,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -103,6 +104,47 @@ def request(
     if own:
         conn.close()
     return response.status, (json.loads(data) if data else None)
+
+
+def fan_out(
+    clients: int,
+    jobs: Sequence[Any],
+    connect: Callable[[], Any],
+    call: Callable[[Any, Any], Any],
+) -> tuple[list[float], float, list[Any]]:
+    """Run `call(conn, job)` for every job from `clients` threads, each on a
+    connection of its own made by `connect` (kept for all its jobs), all
+    starting together. Returns each call's latency, the wall time from the
+    start to the last job, and what each call returned."""
+    shares = [jobs[i::clients] for i in range(clients)]
+    latencies: list[float] = []
+    results: list[Any] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+
+    def client(share: Sequence[Any]) -> None:
+        conn = connect()
+        try:
+            mine, answers = [], []
+            barrier.wait()
+            for job in share:
+                start = time.perf_counter()
+                answers.append(call(conn, job))
+                mine.append(time.perf_counter() - start)
+            with lock:
+                latencies.extend(mine)
+                results.extend(answers)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - started, results
 
 
 def token(role: str) -> str:

@@ -11,15 +11,13 @@ import http.client
 import json
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from bench.common import dev_server, median_ms, percentile, scratch_database
+from bench.common import dev_server, fan_out, median_ms, percentile, request, scratch_database
 from lib import audit, auth
 
 CLIENTS = 16
@@ -55,50 +53,6 @@ def prepare(url: str, plans: int, gated: int) -> list[list[str]]:
     return groups
 
 
-def fan_out(
-    host: str, port: int, jobs: list[Any], call: Callable[[http.client.HTTPConnection, Any], int]
-) -> tuple[list[float], float, list[int]]:
-    """Run `call` for every job from CLIENTS threads on kept-alive connections."""
-    shares = [jobs[i::CLIENTS] for i in range(CLIENTS)]
-    latencies: list[float] = []
-    statuses: list[int] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(CLIENTS + 1)
-
-    def client(share: list[Any]) -> None:
-        conn = http.client.HTTPConnection(host, port, timeout=120)
-        mine, codes = [], []
-        barrier.wait()
-        for job in share:
-            start = time.perf_counter()
-            codes.append(call(conn, job))
-            mine.append(time.perf_counter() - start)
-        with lock:
-            latencies.extend(mine)
-            statuses.extend(codes)
-
-    threads = [threading.Thread(target=client, args=(s,)) for s in shares]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for t in threads:
-        t.join()
-    return latencies, time.perf_counter() - started, statuses
-
-
-def _post(conn: http.client.HTTPConnection, path: str, body: Any, token: str) -> tuple[int, Any]:
-    conn.request(
-        "POST",
-        path,
-        body=json.dumps(body),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    response = conn.getresponse()
-    data = response.read()
-    return response.status, json.loads(data) if data else None
-
-
 def run_against(url: str, host: str, port: int, plans: int, gated: int) -> dict[str, Any]:
     groups = prepare(url, plans, gated)
     planner = auth.mint_token("planner", email="load-planner@nofx.local", subject=str(uuid.uuid4()))
@@ -106,33 +60,38 @@ def run_against(url: str, host: str, port: int, plans: int, gated: int) -> dict[
     plan_ids: list[str] = []
     lock = threading.Lock()
 
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(host, port, timeout=120)
+
+    def post(conn: http.client.HTTPConnection, path: str, body: Any, token: str) -> tuple[int, Any]:
+        return request(host, port, "POST", path, body, token, conn=conn)
+
     def plan(conn: http.client.HTTPConnection, ids: list[str]) -> int:
-        status, body = _post(conn, "/api/auto-planner/plan", {"backlog_item_ids": ids}, planner)
+        status, body = post(conn, "/api/auto-planner/plan", {"backlog_item_ids": ids}, planner)
         if status == 201:
             with lock:
                 plan_ids.append(body["plan"]["id"])
         return status
 
+    def execute(conn: http.client.HTTPConnection, plan_id: str) -> int:
+        return post(conn, "/api/auto-planner/execute", {"plan_id": plan_id}, planner)[0]
+
     phases: dict[str, Any] = {}
-    phases["plan"] = fan_out(host, port, groups, plan)
-    phases["execute"] = fan_out(
-        host, port, list(plan_ids), lambda c, pid: _post(c, "/api/auto-planner/execute", {"plan_id": pid}, planner)[0]
-    )
+    phases["plan"] = fan_out(CLIENTS, groups, connect, plan)
+    phases["execute"] = fan_out(CLIENTS, list(plan_ids), connect, execute)
     with psycopg.connect(url, row_factory=dict_row) as conn:
         pending = [
             str(r["id"])
             for r in conn.execute("SELECT id FROM approvals WHERE status = 'pending' ORDER BY requested_at")
         ]
     phases["approve"] = fan_out(
-        host,
-        port,
+        CLIENTS,
         pending,
-        lambda c, aid: _post(c, f"/api/approvals/{aid}", {"decision": "approve", "reason": "load"}, approver)[0],
+        connect,
+        lambda c, aid: post(c, f"/api/approvals/{aid}", {"decision": "approve", "reason": "load"}, approver)[0],
     )
     # plans resume in the deciding requests; one more execute picks up stragglers
-    fan_out(
-        host, port, list(plan_ids), lambda c, pid: _post(c, "/api/auto-planner/execute", {"plan_id": pid}, planner)[0]
-    )
+    fan_out(CLIENTS, list(plan_ids), connect, execute)
     return {"phases": phases, "checks": verify(url, plan_ids, plans, gated, len(pending))}
 
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from lib import audit, events, storage
 from lib.planner.models import ApprovalPolicy, Tool
-from lib.problems import Problem
+from lib.problems import Problem, not_found
 
 PLAN_APPROVAL_POLICY = ApprovalPolicy(required_approvals=1, timeout_seconds=24 * 3600, approver_role="approver")
 INPUT_PREVIEW_CHARS = 200
@@ -593,7 +593,7 @@ def queue(conn: Any, status: str | None, plan_id: UUID | None, limit: int) -> Ap
 def queue_one(conn: Any, approval_id: UUID) -> ApprovalView:
     row = _by_id(conn, approval_id)
     if row is None:
-        raise Problem(404, f"approval {approval_id} does not exist", type="not-found")
+        raise not_found("approval", approval_id)
     return _view(conn, row, datetime.now(UTC))
 
 
@@ -606,7 +606,7 @@ def decide(
     now = datetime.now(UTC)
     row = _by_id(conn, approval_id, lock=True)
     if row is None:
-        raise Problem(404, f"approval {approval_id} does not exist", type="not-found")
+        raise not_found("approval", approval_id)
     actor, actor_sub = _actor(principal, body)
     if row["status"] == "pending" and row["expires_at"] <= now:
         expire(conn, row)

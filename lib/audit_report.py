@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from lib import audit, storage
-from lib.problems import Problem
+from lib.problems import not_found
 
 
 class SnapshotLink(BaseModel):
@@ -62,7 +62,7 @@ def snapshot_ok(key: str, digest: str) -> bool:
 
 def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0) -> AuditTrail:
     if conn.execute("SELECT 1 FROM public.plans WHERE id = %s", (plan_id,)).fetchone() is None:
-        raise Problem(404, f"plan {plan_id} does not exist", type="not-found")
+        raise not_found("plan", plan_id)
     check, rows = audit.verify_chain(conn, audit.chain_for(plan_id))
     first_break = check.first_break
     snapshots_ok = True

@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from lib import audit
-from lib.problems import Problem
+from lib.problems import invalid_input
 
 
 class NewItem(BaseModel):
@@ -72,8 +72,7 @@ def create(conn: Any, request: NewItems, principal: Any) -> CreatedItems:
             if dep not in keys and dep not in existing:
                 errors.append({"loc": ["body", "items", index, "depends_on", position], "msg": f"no item {dep}"})
     if errors:
-        detail = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in errors[:5])
-        raise Problem(422, detail, type="invalid-input", errors=errors)
+        raise invalid_input(errors)
     conn.execute(
         "INSERT INTO public.packs (id, name) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
         (request.pack_id, request.pack_name or request.pack_id),

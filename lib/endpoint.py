@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from lib import settings
 from lib.problems import CONTENT_TYPE as PROBLEM_JSON
-from lib.problems import TITLES, Problem
+from lib.problems import TITLES, Problem, field_error, invalid_input
 
 log = logging.getLogger("nofx.endpoint")
 
@@ -160,12 +160,7 @@ class Context:
         try:
             return uuid.UUID(self.params[name])
         except ValueError:
-            raise Problem(
-                422,
-                f"path.{name}: {self.params[name]!r} is not a UUID",
-                type="invalid-input",
-                errors=[{"loc": ["path", name], "msg": "must be a UUID"}],
-            ) from None
+            raise field_error(422, ["path", name], f"{self.params[name]!r} is not a UUID") from None
 
 
 Handler = Callable[[Context], Any]
@@ -196,11 +191,7 @@ def _validation_problem(exc: ValidationError, where: str) -> Problem:
         loc = [where, *err["loc"]]
         # pydantic prefixes a validator's own words with "Value error, "
         errors.append({"loc": loc, "msg": str(err["msg"]).removeprefix("Value error, ")})
-    first = errors[0]
-    detail = ".".join(str(p) for p in first["loc"]) + ": " + str(first["msg"])
-    if len(errors) > 1:
-        detail += f" (and {len(errors) - 1} more)"
-    return Problem(422, detail, type="invalid-input", errors=errors)
+    return invalid_input(errors)
 
 
 def _parse_query(op: Operation, request: Request, params: dict[str, str]) -> Any:
@@ -211,19 +202,9 @@ def _parse_query(op: Operation, request: Request, params: dict[str, str]) -> Any
     declared = {info.alias or name for name, info in fields.items()} | set(params)
     for key, values in request.query.items():
         if key not in declared:
-            raise Problem(
-                422,
-                f"query.{key}: unknown parameter; known: {', '.join(sorted(declared))}",
-                type="invalid-input",
-                errors=[{"loc": ["query", key], "msg": "unknown parameter"}],
-            )
+            raise field_error(422, ["query", key], f"unknown parameter; known: {', '.join(sorted(declared))}")
         if any("\x00" in v for v in values):
-            raise Problem(
-                422,
-                f"query.{key}: text may not contain NUL characters",
-                type="invalid-input",
-                errors=[{"loc": ["query", key], "msg": "may not contain NUL characters"}],
-            )
+            raise field_error(422, ["query", key], "text may not contain NUL characters")
     if op.query is None:
         return None
     data: dict[str, Any] = {}
@@ -285,9 +266,7 @@ def _parse_body(op: Operation, request: Request) -> tuple[Any, Any]:
         where = _nul_location(data, ["body"])
         if where is not None:
             msg = "text may not contain NUL (\\u0000) characters"
-            raise Problem(
-                422, ".".join(map(str, where)) + ": " + msg, type="invalid-input", errors=[{"loc": where, "msg": msg}]
-            )
+            raise field_error(422, where, msg)
     if not isinstance(data, dict):
         raise Problem(
             422,

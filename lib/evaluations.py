@@ -21,7 +21,7 @@ from lib.gates.compliance import load_policy_set
 from lib.gates.evaluate import PlanEvaluation
 from lib.gates.models import GATES, EvaluationDetails, GateResult, Verdict
 from lib.planner.models import Finding
-from lib.problems import Problem
+from lib.problems import Problem, not_found
 
 PLAN_FINDINGS_KEPT = 100  # per gate on the plan row; every step's own are on its rows
 
@@ -201,7 +201,7 @@ def report(conn: Any, plan_id: UUID) -> GateReport:
         "SELECT id, status, evaluation_generation FROM public.plans WHERE id = %s", (plan_id,)
     ).fetchone()
     if plan is None:
-        raise Problem(404, f"plan {plan_id} does not exist", type="not-found")
+        raise not_found("plan", plan_id)
     generation = plan["evaluation_generation"]
     rows = conn.execute(
         "SELECT e.scope, e.step_id, e.model, e.gate, e.verdict, e.score, e.details, e.policy_version, "

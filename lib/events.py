@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from lib.problems import Problem
+from lib.problems import field_error
 
 TYPES = (
     "plan.ready",
@@ -99,12 +99,7 @@ def page(
     if after:
         cursor = conn.execute("SELECT tx, id FROM public.events WHERE id = %s", (after,)).fetchone()
         if cursor is None:
-            raise Problem(
-                422,
-                f"query.after: no event {after}",
-                type="invalid-input",
-                errors=[{"loc": ["query", "after"], "msg": f"no event {after}"}],
-            )
+            raise field_error(422, ["query", "after"], f"no event {after}")
     rows = conn.execute(
         """
         SELECT id, type, plan_id, occurred_at, data

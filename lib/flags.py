@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from lib import audit, db, events, settings
-from lib.problems import Problem
+from lib.problems import Problem, field_error
 
 FLAGS = ("FEATURE_AUTO_PLANNER", "FEATURE_PLANNER_EXECUTE")
 
@@ -102,7 +102,7 @@ def switch(conn: Any, change: FlagSwitch, principal: Any) -> FlagList:
     for key, value in sorted(change.flags.items()):
         before = conn.execute("SELECT value FROM public.config WHERE key = %s FOR UPDATE", (key,)).fetchone()
         if before is None:
-            raise Problem(422, f"body.flags.{key}: flag is not in config", type="invalid-input")
+            raise field_error(422, ["body", "flags", key], "flag is not in config")
         if before["value"] is value:
             continue
         conn.execute(

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lib import db
-from lib.problems import Problem
+from lib.problems import Problem, field_error
 
 if TYPE_CHECKING:
     from lib.endpoint import Context, Operation, Reply
@@ -63,12 +63,7 @@ def scope(ctx: Context) -> str:
 
 def _check_key(key: str) -> None:
     if not 1 <= len(key) <= 255:
-        raise Problem(
-            422,
-            "header.Idempotency-Key: must be 1 to 255 characters",
-            type="invalid-input",
-            errors=[{"loc": ["header", "Idempotency-Key"], "msg": "must be 1 to 255 characters"}],
-        )
+        raise field_error(422, ["header", "Idempotency-Key"], "must be 1 to 255 characters")
 
 
 def _replay_or_conflict(row: dict[str, Any] | None, fp: str) -> Reply:

@@ -20,7 +20,7 @@ from lib import audit
 from lib.gates.models import GateResult
 from lib.llm.summary import ComparisonSummary
 from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats
-from lib.problems import Problem
+from lib.problems import Problem, invalid_input, not_found
 from lib.runtime import gc_paused
 from lib.sqltext import array_literal, uuid_array_literal
 
@@ -211,8 +211,7 @@ def resolve_roots(conn: Any, request: PlanRequest) -> list[str] | None:
             )
         )
     if errors:
-        detail = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in errors[:5])
-        raise Problem(422, detail, type="invalid-input", errors=errors)
+        raise invalid_input(errors)
     unique = list(dict.fromkeys(roots))
     if not unique:
         raise Problem(
@@ -486,17 +485,7 @@ def _create(
     if options.dry_run:
         view = _plan_view_for_dry_run(draft, request, principal, evaluation)
         view.source = source
-        return 200, PlanCreated(
-            plan=view,
-            steps=_draft_steps_view(draft, MAX_STEPS_IN_RESPONSE),
-            steps_total=len(draft.steps),
-            steps_truncated=len(draft.steps) > MAX_STEPS_IN_RESPONSE,
-            evaluations=gates_out,
-            verdict=evaluation.verdict,
-            reused=False,
-            dry_run=True,
-            comparison=summary,
-        )
+        return 200, _answer(view, draft, gates_out, evaluation.verdict, summary, dry_run=True)
 
     status = "blocked" if evaluation.verdict == "block" else "ready"
     title = request.options.title or _default_title(draft)
@@ -558,14 +547,28 @@ def _create(
     )
     plan = fetch_plan(conn, plan_id)
     assert plan is not None
-    return 201, PlanCreated(
+    return 201, _answer(plan, draft, gates_out, evaluation.verdict, summary, dry_run=False)
+
+
+def _answer(
+    plan: PlanView,
+    draft: PlanDraft,
+    gates_out: list[GateResult],
+    verdict: str,
+    summary: ComparisonSummary | None,
+    *,
+    dry_run: bool,
+) -> PlanCreated:
+    """The answer to a new plan (or a dry run): its first steps straight from the draft."""
+    return PlanCreated(
         plan=plan,
         steps=_draft_steps_view(draft, MAX_STEPS_IN_RESPONSE),
         steps_total=len(draft.steps),
         steps_truncated=len(draft.steps) > MAX_STEPS_IN_RESPONSE,
         evaluations=gates_out,
-        verdict=evaluation.verdict,
+        verdict=verdict,
         reused=False,
+        dry_run=dry_run,
         comparison=summary,
     )
 
@@ -592,7 +595,7 @@ def plan_detail(
 
     plan = fetch_plan(conn, plan_id)
     if plan is None:
-        raise Problem(404, f"plan {plan_id} does not exist", type="not-found")
+        raise not_found("plan", plan_id)
     total = conn.execute("SELECT count(*) AS n FROM public.plan_steps WHERE plan_id = %s", (plan_id,)).fetchone()["n"]
     steps = fetch_steps(conn, plan_id, limit, offset)
     return PlanCreated(
@@ -620,7 +623,7 @@ def load_draft(conn: Any, plan_id: UUID | str) -> tuple[dict[str, Any], PlanDraf
         (plan_id,),
     ).fetchone()
     if plan is None:
-        raise Problem(404, f"plan {plan_id} does not exist", type="not-found")
+        raise not_found("plan", plan_id)
     rows = conn.execute(
         "SELECT id::text AS id, backlog_item_id::text AS item_id, item_key, title, pack_id, tool_id, stage, position, "
         "depends_on::text[] AS depends_on, idempotency_token, rollback, inputs, requires_approval, "

@@ -62,8 +62,16 @@ class Problem(Exception):
 
 def field_error(status: int, loc: list[str | int], msg: str, *, type: str = "invalid-input") -> Problem:
     """A 4xx that names the offending field, in the `errors` list and the detail."""
-    where = ".".join(str(p) for p in loc)
-    return Problem(status, f"{where}: {msg}", type=type, errors=[{"loc": loc, "msg": msg}])
+    return invalid_input([{"loc": loc, "msg": msg}], status=status, type=type)
+
+
+def invalid_input(errors: list[dict[str, Any]], *, status: int = 422, type: str = "invalid-input") -> Problem:
+    """A 4xx naming every offending field in `errors` ({loc, msg} each); the
+    detail spells out the first five."""
+    shown = "; ".join(".".join(map(str, e["loc"])) + ": " + str(e["msg"]) for e in errors[:5])
+    if len(errors) > 5:
+        shown += f" (and {len(errors) - 5} more)"
+    return Problem(status, shown, type=type, errors=errors)
 
 
 def not_found(what: str, ident: object) -> Problem:

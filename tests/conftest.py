@@ -168,3 +168,28 @@ def live_server(app) -> Iterator[str]:
             time.sleep(0.05)
     yield base
     server.close()
+
+
+@pytest.fixture
+def tool_server() -> Iterator[object]:
+    """A loopback HTTP server standing in for webhook tools (it records the calls)."""
+    from tests.support.tool_server import ToolServer
+
+    server = ToolServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The model providers' SDKs pointed at a loopback server that speaks their APIs."""
+    from tests.support.llm_server import LLMServer
+
+    server = LLMServer()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_url)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.anthropic_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback")
+    monkeypatch.setenv("NOFX_LLM_TIMEOUT_SECONDS", "10")
+    yield server
+    server.close()

@@ -511,11 +511,11 @@ def start(conn: Any, plan_id: Any, principal: Any) -> dict[str, Any]:
     A blocked plan runs only under an active allow override that covers every
     blocking gate; a plan whose verdict is warn needs a plan approval first."""
     from lib import overrides
-    from lib.problems import Problem
+    from lib.problems import Problem, not_found
 
     plan = _plan(conn, plan_id, lock=True)
     if plan is None:
-        raise Problem(404, f"plan {plan_id} does not exist", type="not-found")
+        raise not_found("plan", plan_id)
     if plan["status"] in TERMINAL_PLAN:
         raise Problem(409, f"plan is {plan['status']}; nothing to execute", type="plan-finished")
     not_started = plan["status"] in ("ready", "blocked", "approved")

@@ -6,11 +6,11 @@ Imported only when a comparison names an openai: model (the SDK costs about
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import openai
 
+from lib.llm import clients
 from lib.llm.answer import Answer
 from lib.llm.pricing import TokenUsage
 from lib.llm.prompt import PROPOSAL_SCHEMA, Prompt
@@ -44,22 +44,10 @@ def _answer(completion: Any) -> Answer:
     return Answer(choice.message.content, usage, completion.model, note)
 
 
-@functools.lru_cache(maxsize=8)
-def _client(api_key: str, base_url: str | None) -> openai.OpenAI:
-    """One client per key and base URL for the life of the process: a warm
-    function reuses its connection pool (and TLS sessions), and skips the
-    ~40 ms a client takes to build. Clients are thread-safe; the timeout is
-    given per request."""
-    options: dict[str, Any] = {"api_key": api_key, "max_retries": 0}
-    if base_url:
-        options["base_url"] = base_url
-    return openai.OpenAI(**options)
-
-
 def ask(
     model: str, prompt: Prompt, *, api_key: str, base_url: str | None, budget_s: float, max_attempts: int
 ) -> tuple[Answer, Attempted]:
-    client = _client(api_key, base_url)
+    client = clients.cached(openai.OpenAI, api_key, base_url)
 
     def send(timeout_s: float) -> Answer:
         try:

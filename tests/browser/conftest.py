@@ -75,18 +75,3 @@ def page(browser, console_url: str) -> Iterator[object]:
     context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
     assert not outside, f"the console tried to load from the network: {outside}"
-
-
-@pytest.fixture
-def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """The model providers' SDKs pointed at a loopback server that speaks their APIs."""
-    from tests.support.llm_server import LLMServer
-
-    server = LLMServer()
-    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_url)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.anthropic_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback")
-    monkeypatch.setenv("NOFX_LLM_TIMEOUT_SECONDS", "10")
-    yield server
-    server.close()

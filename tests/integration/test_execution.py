@@ -7,22 +7,12 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 from lib.executor import runner
 from tests.support.events import event_types
 from tests.support.plans import builtin_tool, make_plan, steps_by_key, webhook_tool
-from tests.support.tool_server import ToolServer
 from tests.support.wsgi_client import Client
 
 EXECUTE = "/api/auto-planner/execute"
-
-
-@pytest.fixture
-def tool_server():
-    server = ToolServer().start()
-    yield server
-    server.stop()
 
 
 def execute(client: Client, token: str, plan_id: str):

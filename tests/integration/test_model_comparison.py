@@ -16,7 +16,7 @@ from genai_prices import Usage, calc_price
 
 from lib.llm import store
 from tests.support.backlog import seed_backlog
-from tests.support.llm_server import LLMServer, Reply
+from tests.support.llm_server import Reply
 from tests.support.rls import attempt
 from tests.support.wsgi_client import Client
 
@@ -25,18 +25,6 @@ GPT = "openai:gpt-4.1-mini"
 CLAUDE = "anthropic:claude-sonnet-4-6"
 # A, E first; B and C wait for A; D waits for B and C. Deterministic: [[A, E], [B, C], [D]].
 DEPS = {"A": [], "B": ["A"], "C": ["A"], "D": ["B", "C"], "E": []}
-
-
-@pytest.fixture
-def llm(monkeypatch: pytest.MonkeyPatch):
-    server = LLMServer()
-    monkeypatch.setenv("OPENAI_BASE_URL", server.openai_url)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.anthropic_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback")
-    monkeypatch.setenv("NOFX_LLM_TIMEOUT_SECONDS", "10")
-    yield server
-    server.close()
 
 
 def answer(prefix: str, stages: list[list[str]], rationale: str = "dependencies first") -> str:

@@ -9,18 +9,10 @@ import psycopg
 import pytest
 
 from tests.support.plans import builtin_tool, make_plan, steps_by_key, webhook_tool
-from tests.support.tool_server import ToolServer
 from tests.support.wsgi_client import Client
 
 OVERRIDE = "/api/automation/override"
 EXECUTE = "/api/auto-planner/execute"
-
-
-@pytest.fixture
-def tool_server():
-    server = ToolServer().start()
-    yield server
-    server.stop()
 
 
 def override(client: Client, token: str, **body):
