@@ -29,8 +29,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from lib import audit, events, storage
+from lib.plan_status import TERMINAL
 from lib.planner.models import ApprovalPolicy, Tool
-from lib.problems import Problem, not_found
+from lib.problems import Problem, field_error, not_found
 
 PLAN_APPROVAL_POLICY = ApprovalPolicy(required_approvals=1, timeout_seconds=24 * 3600, approver_role="approver")
 INPUT_PREVIEW_CHARS = 200
@@ -80,7 +81,7 @@ def digest(
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()
 
 
-def _target(conn: Any, plan: dict[str, Any], step: dict[str, Any] | None) -> tuple[str, str]:
+def _target(plan: dict[str, Any], step: dict[str, Any] | None) -> tuple[str, str]:
     """(idempotency token, current digest) of what is to be approved."""
     if step is None:
         return f"plan:{plan['id']}", digest(
@@ -139,7 +140,7 @@ def request(
 ) -> dict[str, Any]:
     """Ask (once per token and digest) and return the request row."""
     now = now or datetime.now(UTC)
-    token, current = _target(conn, plan, step)
+    token, current = _target(plan, step)
     findings = _step_findings(conn, plan["id"], step["id"] if step else None)
     summary = _summarize(step["inputs"]) if step else {"plan": plan["title"], "verdict": plan.get("verdict")}
     row = conn.execute(
@@ -180,10 +181,10 @@ def request(
             "findings": findings,
         },
     )
-    conn.execute(
-        "UPDATE public.approvals SET artifacts = %s WHERE id = %s",
+    created: dict[str, Any] = conn.execute(
+        f"UPDATE public.approvals a SET artifacts = %s WHERE id = %s RETURNING {APPROVAL_COLUMNS}",  # noqa: S608
         (json.dumps([{"name": "request.json", "key": artifact_key, "sha256": artifact_digest}]), approval_id),
-    )
+    ).fetchone()
     _history(
         conn,
         approval_id,
@@ -219,8 +220,6 @@ def request(
         pack_ids=[step["pack_id"]] if step else plan.get("pack_ids") or (),
         details={"approval_id": str(approval_id), "digest": current, "tool_id": tool.id if tool else None},
     )
-    created = _by_id(conn, approval_id)
-    assert created is not None
     return created
 
 
@@ -276,25 +275,12 @@ def cancel(conn: Any, approval: dict[str, Any], reason: str, actor: str = "syste
     )
 
 
-def cancel_stale(conn: Any, plan: dict[str, Any], reason: str) -> int:
-    """Cancel the plan's pending requests whose digest no longer matches."""
-    cancelled = 0
-    pending = conn.execute(
-        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE plan_id = %s AND status = 'pending' FOR UPDATE",  # noqa: S608
-        (plan["id"],),
-    ).fetchall()
-    for approval in pending:
-        step = _step(conn, approval["step_id"]) if approval["step_id"] else None
-        if _target(conn, plan, step)[1] != approval["digest"]:
-            cancel(conn, approval, reason)
-            cancelled += 1
-    return cancelled
-
-
-def cancel_all(conn: Any, plan_id: Any, reason: str, actor: str) -> None:
+def cancel_all(conn: Any, plan_id: Any, reason: str, actor: str, step_id: Any = None) -> None:
+    """Cancel the plan's pending requests (only the step's, given one)."""
     for approval in conn.execute(
-        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE plan_id = %s AND status = 'pending' FOR UPDATE",  # noqa: S608
-        (plan_id,),
+        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE plan_id = %s AND status = 'pending' "  # noqa: S608
+        "AND (%s::uuid IS NULL OR step_id = %s) FOR UPDATE",
+        (plan_id, step_id, step_id),
     ).fetchall():
         cancel(conn, approval, reason, actor)
 
@@ -332,7 +318,7 @@ def check(
     waiting there while the decision waits for the step row would deadlock.
     The deciding request resumes the plan itself."""
     now = now or datetime.now(UTC)
-    token, current = _target(conn, plan, step)
+    token, current = _target(plan, step)
     newest = conn.execute(
         "SELECT id FROM public.approvals WHERE idempotency_token = %s "
         "ORDER BY (digest = %s) DESC, requested_at DESC LIMIT 1",
@@ -356,7 +342,7 @@ def check(
     if latest is None:
         latest = request(conn, plan, step, tool, policy, now)
     if latest["status"] == "pending" and latest["expires_at"] <= now:
-        expire(conn, latest)
+        expire(conn, latest, noticed_by="executor", source="system")
         latest = _by_id(conn, latest["id"])
         assert latest is not None
     status = latest["status"]
@@ -367,8 +353,22 @@ def check(
     return "denied", latest
 
 
-def expire(conn: Any, approval: dict[str, Any]) -> None:
-    """Nobody answered in time: a denial, with the step denied and the plan blocked."""
+def plan_approval_pending(conn: Any, plan_id: Any) -> bool:
+    """Whether the plan itself still waits for its approval (verdict warn):
+    until that is granted, no step of it may start."""
+    row = conn.execute(
+        "SELECT 1 FROM public.approvals WHERE plan_id = %s AND kind = 'plan' AND status = 'pending' LIMIT 1",
+        (plan_id,),
+    ).fetchone()
+    return row is not None
+
+
+def expire(
+    conn: Any, approval: dict[str, Any], *, noticed_by: Any, source: str, details: dict[str, Any] | None = None
+) -> None:
+    """Nobody answered in time: a denial, with the step denied and the plan
+    blocked, in the history and the audit trail. `noticed_by` and `source`
+    say who found it overdue: the cron tick, the executor, a late decision."""
     reason = f"nobody decided before {approval['expires_at'].isoformat()}"
     updated = conn.execute(
         "UPDATE public.approvals SET status = 'expired', decided_at = now(), decision_reason = %s "
@@ -377,9 +377,18 @@ def expire(conn: Any, approval: dict[str, Any]) -> None:
     ).fetchone()
     if updated is None:
         return
-    _history(conn, approval["id"], "expired", "system", None, None, "cron", reason, approval["digest"])
+    _history(conn, approval["id"], "expired", "system", None, None, source, reason, approval["digest"])
     events.emit(conn, "approval.expired", approval["plan_id"], {"approval_id": str(approval["id"]), "reason": reason})
     _refuse(conn, approval, "expired", reason, "system")
+    audit.record(
+        conn,
+        actor=noticed_by,
+        action="approval.expired",
+        plan_id=approval["plan_id"],
+        step_id=approval["step_id"],
+        details={"approval_id": str(approval["id"]), **(details or {})},
+        snapshot=True,
+    )
 
 
 def _refuse(conn: Any, approval: dict[str, Any], status: str, reason: str, actor: str) -> None:
@@ -393,8 +402,8 @@ def _refuse(conn: Any, approval: dict[str, Any], status: str, reason: str, actor
     what = "step" if approval["step_id"] else "plan"
     conn.execute(
         "UPDATE public.plans SET status = 'blocked', status_reason = %s, updated_at = now() "
-        "WHERE id = %s AND status NOT IN ('completed', 'failed', 'cancelled', 'rolled_back')",
-        (f"{what} approval {status} by {actor}: {reason}", approval["plan_id"]),
+        "WHERE id = %s AND status <> ALL (%s)",
+        (f"{what} approval {status} by {actor}: {reason}", approval["plan_id"], list(TERMINAL)),
     )
     events.emit(
         conn,
@@ -411,16 +420,7 @@ def expire_overdue(conn: Any, limit: int = 100) -> int:
         (limit,),
     ).fetchall()
     for row in rows:
-        expire(conn, row)
-        audit.record(
-            conn,
-            actor="cron",
-            action="approval.expired",
-            plan_id=row["plan_id"],
-            step_id=row["step_id"],
-            details={"approval_id": str(row["id"])},
-            snapshot=True,
-        )
+        expire(conn, row, noticed_by="cron", source="cron")
     return len(rows)
 
 
@@ -461,7 +461,6 @@ def require_approval(
                 raise ApprovalPending(str(approval["id"]))
             raise ApprovalDenied(str(approval["id"]), approval["status"], approval["decision_reason"] or "denied")
 
-        guarded.approval_tool_id = tool_id  # type: ignore[attr-defined]
         return guarded
 
     return decorate
@@ -534,19 +533,30 @@ class ApprovalQueue(BaseModel):
 
 
 # What a view needs besides the approval row, in one round trip.
-VIEW_CONTEXT = """
-SELECT (SELECT row_to_json(p) FROM (SELECT id, title, status, version FROM public.plans
-                                     WHERE id = %(plan)s) p) AS plan,
-       (SELECT row_to_json(s) FROM (SELECT id, item_key, title, status, stage FROM public.plan_steps
-                                     WHERE id = %(step)s) s) AS step,
-       (SELECT coalesce(json_agg(h ORDER BY h.id), '[]'::json) FROM (
-            SELECT id, event, actor, source, reason, occurred_at FROM public.approval_events
-             WHERE approval_id = %(id)s) h) AS history
+# What a view shows beside the approval row: read in the same statement as
+# the rows (the queue is one query however long it is).
+CONTEXT_COLUMNS = """
+  (SELECT row_to_json(p) FROM (SELECT id, title, status, version FROM public.plans
+                                WHERE id = a.plan_id) p) AS plan,
+  (SELECT row_to_json(s) FROM (SELECT id, item_key, title, status, stage FROM public.plan_steps
+                                WHERE id = a.step_id) s) AS step,
+  (SELECT coalesce(json_agg(h ORDER BY h.id), '[]'::json) FROM (
+       SELECT id, event, actor, source, reason, occurred_at FROM public.approval_events
+        WHERE approval_id = a.id) h) AS history
 """
 
 
 def _view(conn: Any, row: dict[str, Any], now: datetime, url_ttl: int = storage.DEFAULT_TTL) -> ApprovalView:
-    context = conn.execute(VIEW_CONTEXT, {"plan": row["plan_id"], "step": row["step_id"], "id": row["id"]}).fetchone()
+    """The approval as the API shows it; `row` carries CONTEXT_COLUMNS when the
+    caller read them with it, else they are read here."""
+    context = (
+        row
+        if "history" in row
+        else conn.execute(
+            f"SELECT {CONTEXT_COLUMNS} FROM public.approvals a WHERE a.id = %s",  # noqa: S608 - a constant
+            (row["id"],),
+        ).fetchone()
+    )
     plan, step = context["plan"], context["step"]
     history = [{**h, "occurred_at": datetime.fromisoformat(h["occurred_at"])} for h in context["history"]]
     backend = storage.backend()
@@ -582,7 +592,7 @@ def _view(conn: Any, row: dict[str, Any], now: datetime, url_ttl: int = storage.
 def queue(conn: Any, status: str | None, plan_id: UUID | None, limit: int) -> ApprovalQueue:
     now = datetime.now(UTC)
     rows = conn.execute(
-        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a "  # noqa: S608
+        f"SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS} FROM public.approvals a "  # noqa: S608
         "WHERE (%(status)s::text IS NULL OR status = %(status)s) AND (%(plan)s::uuid IS NULL OR plan_id = %(plan)s) "
         "ORDER BY requested_at, id LIMIT %(limit)s",
         {"status": status, "plan": plan_id, "limit": limit},
@@ -609,15 +619,7 @@ def decide(
         raise not_found("approval", approval_id)
     actor, actor_sub = _actor(principal, body)
     if row["status"] == "pending" and row["expires_at"] <= now:
-        expire(conn, row)
-        audit.record(
-            conn,
-            actor=actor,
-            action="approval.expired",
-            plan_id=row["plan_id"],
-            step_id=row["step_id"],
-            details={"approval_id": str(row["id"]), "late_decision": body.decision},
-        )
+        expire(conn, row, noticed_by=actor, source=_source(principal, client), details={"late_decision": body.decision})
         return (
             410,
             _problem(
@@ -632,7 +634,7 @@ def decide(
         return 409, _problem(409, f"already decided: {row['status']}", "approval-decided", _view(conn, row, now)), False
     plan = _plan(conn, row["plan_id"])
     step = _step(conn, row["step_id"]) if row["step_id"] else None
-    if _target(conn, plan, step)[1] != row["digest"]:
+    if _target(plan, step)[1] != row["digest"]:
         cancel(conn, row, "what it approves changed (plan version, inputs or policy) since it was asked", actor)
         return (
             409,
@@ -719,20 +721,10 @@ def _plan(conn: Any, plan_id: Any) -> dict[str, Any]:
 def _actor(principal: Any, body: DecisionRequest) -> tuple[str, str | None]:
     if principal.source == "webhook":
         if not body.approver:
-            raise Problem(
-                422,
-                "body.approver: the webhook must say who decided",
-                type="invalid-input",
-                errors=[{"loc": ["body", "approver"], "msg": "required for webhook decisions"}],
-            )
+            raise field_error(422, ["body", "approver"], "the webhook must say who decided")
         return f"zig-todo:{body.approver}", None
     if body.approver and body.approver not in (principal.name, principal.subject):
-        raise Problem(
-            422,
-            "body.approver: only the signed webhook may decide on someone else's behalf",
-            type="invalid-input",
-            errors=[{"loc": ["body", "approver"], "msg": "must be you, or omitted"}],
-        )
+        raise field_error(422, ["body", "approver"], "only the signed webhook may decide on someone else's behalf")
     return principal.name, principal.subject
 
 

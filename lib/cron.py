@@ -35,11 +35,9 @@ def authorize(header: str | None) -> None:
         raise Problem(401, "the cron tick needs Authorization: Bearer $CRON_SECRET", type="unauthorized")
 
 
-def tick(budget_seconds: float | None = None) -> TickReport:
+def tick() -> TickReport:
     started = time.monotonic()
-    budget = (
-        budget_seconds if budget_seconds is not None else float(settings.env("NOFX_TICK_BUDGET_SECONDS", "20") or 20)
-    )
+    budget = float(settings.env("NOFX_TICK_BUDGET_SECONDS", "20") or 20)
     with db.transaction() as conn:
         expired = approvals.expire_overdue(conn)
         forgotten = conn.execute(

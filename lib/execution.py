@@ -75,11 +75,11 @@ def execute(plan_id: UUID, principal: Any) -> ExecutionState:
     return state(plan_id, outcome.ran)
 
 
-def resume_quietly(plan_id: Any, budget: float | None = None) -> None:
+def resume_quietly(plan_id: Any) -> None:
     """After an approval: carry the plan on if it can run now (the tick retries)."""
     import logging
 
     try:
-        runner.advance(plan_id, budget if budget is not None else budget_seconds())
+        runner.advance(plan_id, budget_seconds())
     except Exception:
         logging.getLogger("nofx.execution").warning("resuming plan %s failed", plan_id, exc_info=True)

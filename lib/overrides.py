@@ -22,12 +22,12 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from lib import approvals, audit, events
+from lib import approvals, audit, events, plan_status
 from lib.gates.models import GateName
-from lib.problems import Problem
+from lib.plan_status import TERMINAL
+from lib.problems import Problem, field_error
 
 Action = Literal["allow", "skip", "retry", "cancel", "rollback"]
-TERMINAL = ("completed", "failed", "cancelled", "rolled_back")
 
 
 class OverrideRequest(BaseModel):
@@ -105,6 +105,14 @@ def allows(conn: Any, plan: dict[str, Any]) -> bool:
     return bool(blocking) and blocking <= {o["gate"] for o in overrides}
 
 
+def rollback_ordered(conn: Any, plan_id: Any) -> bool:
+    """An admin ordered this plan rolled back: it may not run again."""
+    row = conn.execute(
+        "SELECT 1 FROM public.overrides WHERE plan_id = %s AND action = 'rollback' LIMIT 1", (plan_id,)
+    ).fetchone()
+    return row is not None
+
+
 def _verdict_now(conn: Any, plan: dict[str, Any], request: OverrideRequest) -> dict[str, Any]:
     gates = {
         r["gate"]: {"verdict": r["verdict"], "score": r["score"]}
@@ -138,12 +146,7 @@ def apply(conn: Any, request: OverrideRequest, principal: Any) -> tuple[Override
         (request.plan_id,),
     ).fetchone()
     if plan is None:
-        raise Problem(
-            422,
-            f"body.plan_id: no plan {request.plan_id}",
-            type="invalid-input",
-            errors=[{"loc": ["body", "plan_id"], "msg": "no such plan"}],
-        )
+        raise field_error(422, ["body", "plan_id"], f"no plan {request.plan_id}")
     step = None
     if request.step_id:
         step = conn.execute(
@@ -152,12 +155,7 @@ def apply(conn: Any, request: OverrideRequest, principal: Any) -> tuple[Override
             (request.step_id, request.plan_id),
         ).fetchone()
         if step is None:
-            raise Problem(
-                422,
-                "body.step_id: no such step in this plan",
-                type="invalid-input",
-                errors=[{"loc": ["body", "step_id"], "msg": "not a step of this plan"}],
-            )
+            raise field_error(422, ["body", "step_id"], "no such step in this plan")
     _check_applicable(request, plan, step)
     overridden = _verdict_now(conn, plan, request)
     row = conn.execute(
@@ -247,10 +245,7 @@ def _check_applicable(request: OverrideRequest, plan: dict[str, Any], step: dict
 def _resume_status(conn: Any, plan: dict[str, Any]) -> None:
     """After a skip or a retry, a plan that stopped can carry on."""
     if plan["status"] in ("failed", "blocked", "paused") and not _gate_blocked(conn, plan):
-        conn.execute(
-            "UPDATE public.plans SET status = 'executing', status_reason = %s, updated_at = now() WHERE id = %s",
-            ("resumed by an override", plan["id"]),
-        )
+        plan_status.change(conn, plan["id"], "executing", "resumed by an override", "plan.executing")
 
 
 def _gate_blocked(conn: Any, plan: dict[str, Any]) -> bool:
@@ -266,17 +261,12 @@ def _effect(
                 "SELECT 1 FROM public.plan_steps WHERE plan_id = %s AND status = 'denied' LIMIT 1", (plan["id"],)
             ).fetchone()
             if denied is None:
-                conn.execute(
-                    "UPDATE public.plans SET status = 'ready', status_reason = %s, updated_at = now() WHERE id = %s",
-                    (f"allowed by {principal.name}: {request.reason}", plan["id"]),
-                )
+                # override.applied tells clients; plan.ready is the planner's event (with the verdict)
+                plan_status.change(conn, plan["id"], "ready", f"allowed by {principal.name}: {request.reason}", None)
         return False
     if request.action == "skip":
         assert step is not None
-        for approval in conn.execute(
-            "SELECT a.* FROM public.approvals a WHERE step_id = %s AND status = 'pending' FOR UPDATE", (step["id"],)
-        ).fetchall():
-            approvals.cancel(conn, approval, f"step skipped by {principal.name}", principal.name)
+        approvals.cancel_all(conn, plan["id"], f"step skipped by {principal.name}", principal.name, step_id=step["id"])
         conn.execute(
             "UPDATE public.plan_steps SET status = 'skipped', lease_until = NULL, leased_by = NULL, "
             "updated_at = now() WHERE id = %s",
@@ -303,18 +293,19 @@ def _effect(
             "WHERE plan_id = %s AND status IN ('awaiting_approval', 'approved')",
             (plan["id"],),
         )
-        conn.execute(
-            "UPDATE public.plans SET status = 'cancelled', status_reason = %s, updated_at = now() WHERE id = %s",
-            (f"cancelled by {principal.name}: {request.reason}", plan["id"]),
+        plan_status.change(
+            conn,
+            plan["id"],
+            "cancelled",
+            f"cancelled by {principal.name}: {request.reason}",
+            "plan.cancelled",
+            {"by": principal.name},
         )
-        events.emit(conn, "plan.cancelled", plan["id"], {"by": principal.name, "reason": request.reason})
         return False
-    # rollback: stop the plan here, undo after the commit (it runs tools)
+    # rollback: stop the plan here (blocked: neither the executor nor the tick
+    # runs it, an admin may order the rollback again), undo after the commit
     approvals.cancel_all(conn, plan["id"], f"plan rolled back by {principal.name}", principal.name)
-    conn.execute(
-        "UPDATE public.plans SET status = 'executing', status_reason = %s, updated_at = now() WHERE id = %s",
-        (f"rolling back: {request.reason}", plan["id"]),
-    )
+    plan_status.change(conn, plan["id"], "blocked", f"rolling back: {request.reason}", None)
     return True
 
 

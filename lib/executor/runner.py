@@ -26,13 +26,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib import approvals, audit, db, events, settings
+from lib import approvals, audit, db, events, plan_status, settings
 from lib.executor import tools as toolbox
-from lib.planner.models import ApprovalPolicy, Tool
+from lib.plan_status import RUNNABLE as RUNNABLE_PLAN
+from lib.plan_status import TERMINAL as TERMINAL_PLAN
+from lib.planner.models import Tool
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-TERMINAL_PLAN = ("completed", "failed", "cancelled", "rolled_back")
-RUNNABLE_PLAN = ("executing", "approved")
 
 
 def lease_seconds() -> float:
@@ -78,22 +78,6 @@ STEP_COLUMNS = """
 """
 
 
-def _set_plan_status(
-    conn: Any,
-    plan: dict[str, Any],
-    status: str,
-    reason: str | None,
-    event: str | None,
-    data: dict[str, Any] | None = None,
-) -> None:
-    conn.execute(
-        "UPDATE public.plans SET status = %s, status_reason = %s, updated_at = now() WHERE id = %s",
-        (status, reason, plan["id"]),
-    )
-    if event:
-        events.emit(conn, event, plan["id"], {"status": status, "reason": reason, **(data or {})})
-
-
 # ------------------------------------------------------------------ claim ----
 
 
@@ -105,17 +89,23 @@ class Claim:
     stop: bool  # nothing more will become runnable in this call
 
 
-def claim(plan_id: Any, in_flight: int) -> Claim:
+def claim(plan_id: Any, in_flight: int, tools: dict[str, Tool] | None = None) -> Claim:
+    """Lease the next runnable steps (up to max_parallel in all). `tools`: the
+    registry the caller already read (one read per advance, not per step)."""
     with db.transaction() as conn:
         plan = _plan(conn, plan_id, lock=True)
         assert plan is not None
-        tools = _tools(conn)
+        if tools is None:
+            tools = _tools(conn)
         if plan["status"] == "approved":
-            _set_plan_status(conn, plan, "executing", None, "plan.executing")
+            plan_status.change(conn, plan["id"], "executing", None, "plan.executing")
             plan["status"] = "executing"
         # a paused plan is looked at too: an approval may have come in, or a
-        # stale request been cancelled and need asking anew
-        if plan["status"] not in ("executing", "paused"):
+        # stale request been cancelled and need asking anew; but not while
+        # the plan itself waits for its approval (verdict warn)
+        if plan["status"] not in ("executing", "paused") or (
+            plan["status"] == "paused" and approvals.plan_approval_pending(conn, plan_id)
+        ):
             return Claim(plan, [], tools, stop=True)
         max_parallel = int((plan["options"] or {}).get("max_parallel", 8))
         running_row = conn.execute(
@@ -127,44 +117,64 @@ def claim(plan_id: Any, in_flight: int) -> Claim:
         slots = max(0, max_parallel - max(running, in_flight))
         if slots == 0:
             return Claim(plan, [], tools, stop=False)
-        candidates = conn.execute(
-            f"""
-            SELECT {STEP_COLUMNS} FROM public.plan_steps s
-             WHERE s.plan_id = %(plan)s
-               AND (s.status IN ('pending', 'approved', 'awaiting_approval')
-                    OR (s.status = 'running' AND s.lease_until < now()))
-               AND NOT EXISTS (SELECT 1 FROM public.plan_steps d
-                                WHERE d.id = ANY (s.depends_on) AND d.status NOT IN ('succeeded', 'skipped'))
-             ORDER BY s.stage, s.position
-             LIMIT %(limit)s
-             FOR UPDATE OF s SKIP LOCKED
-            """,  # noqa: S608 - STEP_COLUMNS is a constant
-            {"plan": plan_id, "limit": slots * 4},
-        ).fetchall()
+        # Decide every step first, lease after: a denial (or an expiry) found
+        # part way blocks the plan, and must not leave steps leased that
+        # nobody will run.
         taken: list[dict[str, Any]] = []
-        for step in candidates:
-            if len(taken) >= slots:
+        while len(taken) < slots:
+            candidates = _candidates(conn, plan_id, [s["id"] for s in taken], slots * 4)
+            asked = False
+            for step in candidates:
+                if len(taken) >= slots:
+                    break
+                tool = tools.get(step["tool_id"])
+                if tool is not None and tool.approval_policy is not None and step["status"] != "running":
+                    state, approval = approvals.check(conn, plan, step, tool, tool.approval_policy, wait=False)
+                    if state == "pending":
+                        if step["status"] != "awaiting_approval":
+                            conn.execute(
+                                "UPDATE public.plan_steps SET status = 'awaiting_approval', updated_at = now() "
+                                "WHERE id = %s",
+                                (step["id"],),
+                            )
+                            _audit_step(
+                                conn, plan, step, "step.awaiting_approval", {"approval_id": str(approval["id"])}
+                            )
+                            asked = True
+                        continue
+                    if state == "denied":
+                        return Claim(_plan(conn, plan_id) or plan, [], tools, stop=True)
+                taken.append(step)
+            # steps just asked for now wait at the back: look again for a runnable one behind them
+            if not asked or len(candidates) < slots * 4:
                 break
-            tool = tools.get(step["tool_id"])
-            if tool is not None and tool.approval_policy is not None and step["status"] != "running":
-                state, approval = approvals.check(conn, plan, step, tool, tool.approval_policy, wait=False)
-                if state == "pending":
-                    if step["status"] != "awaiting_approval":
-                        conn.execute(
-                            "UPDATE public.plan_steps SET status = 'awaiting_approval', updated_at = now() "
-                            "WHERE id = %s",
-                            (step["id"],),
-                        )
-                        _audit_step(conn, plan, step, "step.awaiting_approval", {"approval_id": str(approval["id"])})
-                    continue
-                if state == "denied":
-                    return Claim(_plan(conn, plan_id) or plan, [], tools, stop=True)
-            if plan["status"] == "paused":
-                _set_plan_status(conn, plan, "executing", None, None)
-                plan["status"] = "executing"
+        if taken and plan["status"] == "paused":
+            plan_status.change(conn, plan["id"], "executing", None, None)
+            plan["status"] = "executing"
+        for step in taken:
             _lease(conn, plan, step)
-            taken.append(step)
         return Claim(plan, taken, tools, stop=not taken and in_flight == 0)
+
+
+def _candidates(conn: Any, plan_id: Any, skip: list[Any], limit: int) -> list[dict[str, Any]]:
+    """Steps whose dependencies are done, runnable ones first: steps waiting
+    for an approval come last, so a crowd of them cannot hide a runnable step."""
+    rows: list[dict[str, Any]] = conn.execute(
+        f"""
+        SELECT {STEP_COLUMNS} FROM public.plan_steps s
+         WHERE s.plan_id = %(plan)s
+           AND (s.status IN ('pending', 'approved', 'awaiting_approval')
+                OR (s.status = 'running' AND s.lease_until < now()))
+           AND s.id <> ALL (%(skip)s::uuid[])
+           AND NOT EXISTS (SELECT 1 FROM public.plan_steps d
+                            WHERE d.id = ANY (s.depends_on) AND d.status NOT IN ('succeeded', 'skipped'))
+         ORDER BY s.status = 'awaiting_approval', s.stage, s.position
+         LIMIT %(limit)s
+         FOR UPDATE OF s SKIP LOCKED
+        """,  # noqa: S608 - STEP_COLUMNS is a constant
+        {"plan": plan_id, "skip": skip, "limit": limit},
+    ).fetchall()
+    return rows
 
 
 def _lease(conn: Any, plan: dict[str, Any], step: dict[str, Any]) -> None:
@@ -338,7 +348,7 @@ def settle(plan_id: Any) -> str:
             _finish_failed(conn, plan)
             return "failed"
         if counts.get("succeeded", 0) + counts.get("skipped", 0) == total:
-            _set_plan_status(conn, plan, "completed", None, "plan.completed", {"steps": total})
+            plan_status.change(conn, plan["id"], "completed", None, "plan.completed", {"steps": total})
             audit.record(
                 conn,
                 actor="executor",
@@ -351,9 +361,9 @@ def settle(plan_id: Any) -> str:
             return "completed"
         if counts.get("awaiting_approval"):
             if plan["status"] != "paused":
-                _set_plan_status(
+                plan_status.change(
                     conn,
-                    plan,
+                    plan["id"],
                     "paused",
                     "waiting for approval",
                     "plan.paused",
@@ -369,7 +379,7 @@ def _finish_failed(conn: Any, plan: dict[str, Any]) -> None:
         (plan["id"],),
     ).fetchone()
     reason = f"step {failed['item_key']} failed: {failed['error']}" if failed else "a step failed"
-    _set_plan_status(conn, plan, "failed", reason, "plan.failed")
+    plan_status.change(conn, plan["id"], "failed", reason, "plan.failed")
     audit.record(
         conn,
         actor="executor",
@@ -387,6 +397,10 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
     with db.transaction() as conn:
         plan = _plan(conn, plan_id, lock=True)
         assert plan is not None
+        if plan["status"] in RUNNABLE_PLAN or plan["status"] == "paused":
+            # no step may start while steps are undone (the executor and the
+            # tick run only executing, approved and paused plans)
+            plan_status.change(conn, plan["id"], "blocked", f"rolling back: {reason}", None)
         tools = _tools(conn)
         done = conn.execute(
             f"SELECT {STEP_COLUMNS} FROM public.plan_steps s WHERE plan_id = %s AND status = 'succeeded' "  # noqa: S608
@@ -417,8 +431,8 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
             error = f"no rollback instructions: {undo.get('reason', 'missing')}"
         with db.transaction() as conn:
             if error is not None:
-                _set_plan_status(
-                    conn, plan, "failed", f"rollback stopped at {step['item_key']}: {error}", "plan.failed"
+                plan_status.change(
+                    conn, plan["id"], "failed", f"rollback stopped at {step['item_key']}: {error}", "plan.failed"
                 )
                 audit.record(
                     conn,
@@ -436,7 +450,7 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
             events.emit(conn, "step.rolled_back", plan_id, {"step_id": str(step["id"]), "item_key": step["item_key"]})
             _audit_step(conn, plan, step, "step.rolled_back", {"reason": reason})
     with db.transaction() as conn:
-        _set_plan_status(conn, plan, "rolled_back", reason, "plan.rolled_back", {"undone": len(done)})
+        plan_status.change(conn, plan["id"], "rolled_back", reason, "plan.rolled_back", {"undone": len(done)})
         audit.record(
             conn,
             actor=actor,
@@ -458,10 +472,12 @@ def advance(plan_id: Any, budget_seconds: float) -> Outcome:
     outcome = Outcome(plan_id=str(plan_id), status="")
     in_flight: dict[Future[StepRun], dict[str, Any]] = {}
     failed = False
+    tools: dict[str, Tool] | None = None
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="nofx-step") as pool:
         while True:
             if not failed and time.monotonic() < deadline:
-                batch = claim(plan_id, len(in_flight))
+                batch = claim(plan_id, len(in_flight), tools)
+                tools = batch.tools
                 for step in batch.steps:
                     future = pool.submit(run_step, batch.plan, step, batch.tools.get(step["tool_id"]), deadline)
                     in_flight[future] = step
@@ -518,6 +534,8 @@ def start(conn: Any, plan_id: Any, principal: Any) -> dict[str, Any]:
         raise not_found("plan", plan_id)
     if plan["status"] in TERMINAL_PLAN:
         raise Problem(409, f"plan is {plan['status']}; nothing to execute", type="plan-finished")
+    if overrides.rollback_ordered(conn, plan_id):
+        raise Problem(409, "an admin ordered this plan rolled back; it does not run again", type="plan-finished")
     not_started = plan["status"] in ("ready", "blocked", "approved")
     if plan["status"] == "blocked" or (not_started and plan["verdict"] == "block"):
         # a gate block needs an active allow override covering every blocking
@@ -530,33 +548,32 @@ def start(conn: Any, plan_id: Any, principal: Any) -> dict[str, Any]:
                 extra={"status_reason": plan.get("status_reason")},
             )
     first_time = plan["executed_by"] is None
-    conn.execute(
-        "UPDATE public.plans SET executed_by = coalesce(executed_by, %s), "
-        "executed_by_sub = coalesce(executed_by_sub, %s), updated_at = now() WHERE id = %s",
-        (principal.name, principal.subject, plan_id),
-    )
-    plan = _plan(conn, plan_id, lock=True)
-    assert plan is not None
+    if first_time:
+        conn.execute(
+            "UPDATE public.plans SET executed_by = %s, executed_by_sub = %s, updated_at = now() WHERE id = %s",
+            (principal.name, principal.subject, plan_id),
+        )
+        plan["executed_by"], plan["executed_by_sub"] = principal.name, principal.subject
     if plan["status"] in ("ready", "blocked"):
         if plan["verdict"] == "warn" and plan["status"] == "ready":
             state, approval = approvals.check(conn, plan, None, None, approvals.PLAN_APPROVAL_POLICY)
             if state == "pending":
-                _set_plan_status(
+                plan_status.change(
                     conn,
-                    plan,
+                    plan["id"],
                     "paused",
                     "waiting for the plan approval (verdict warn)",
                     "plan.paused",
                     {"approval_id": str(approval["id"])},
                 )
             elif state == "approved":
-                _set_plan_status(conn, plan, "approved", None, "plan.approved")
+                plan_status.change(conn, plan["id"], "approved", None, "plan.approved")
             else:
                 raise Problem(409, f"the plan approval was {approval['status']}", type="plan-denied")
         else:
             reason = "override" if plan["status"] == "blocked" else "verdict allow"
-            _set_plan_status(
-                conn, plan, "approved", f"cleared to run ({reason})", "plan.approved", {"cleared_by": reason}
+            plan_status.change(
+                conn, plan["id"], "approved", f"cleared to run ({reason})", "plan.approved", {"cleared_by": reason}
             )
     if first_time:
         audit.record(
@@ -569,7 +586,3 @@ def start(conn: Any, plan_id: Any, principal: Any) -> dict[str, Any]:
             snapshot=True,
         )
     return plan
-
-
-def default_policy() -> ApprovalPolicy:
-    return approvals.PLAN_APPROVAL_POLICY

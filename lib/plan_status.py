@@ -1,0 +1,27 @@
+"""Plan statuses the executor, overrides and approvals agree on (the
+contract's list is in the plans table's CHECK constraint), and the one way
+to change a plan's status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# nothing will happen to the plan any more
+TERMINAL = ("completed", "failed", "cancelled", "rolled_back")
+# the executor may start steps of it
+RUNNABLE = ("executing", "approved")
+
+
+def change(
+    conn: Any, plan_id: Any, status: str, reason: str | None, event: str | None, data: dict[str, Any] | None = None
+) -> None:
+    """Set the plan's status and reason, and tell clients (`event`, with the
+    status and reason in its data) in the same transaction."""
+    conn.execute(
+        "UPDATE public.plans SET status = %s, status_reason = %s, updated_at = now() WHERE id = %s",
+        (status, reason, plan_id),
+    )
+    if event:
+        from lib import events
+
+        events.emit(conn, event, plan_id, {"status": status, "reason": reason, **(data or {})})

@@ -1,0 +1,133 @@
+"""What the executor must never run: a warn plan before its plan approval,
+steps leased in a claim that then finds an approval expired, steps of a plan
+an admin ordered rolled back, and an independent step starved by a crowd of
+steps waiting for approval. Real PostgreSQL, the real executor."""
+
+from __future__ import annotations
+
+from lib import auth, db
+from lib.executor import runner
+from lib.overrides import OverrideRequest, apply
+from tests.support.plans import builtin_tool, make_plan, steps_by_key
+from tests.support.wsgi_client import Client
+
+EXECUTE = "/api/auto-planner/execute"
+ONE = {"required_approvals": 1, "timeout_seconds": 3600, "approver_role": "approver"}
+
+
+def statuses(client: Client, token: str, plan_id: str) -> dict[str, str]:
+    return {k: s["status"] for k, s in steps_by_key(client, token, plan_id).items()}
+
+
+def plan_status(conn, plan_id: str) -> str:
+    return conn.execute("SELECT status FROM plans WHERE id = %s", (plan_id,)).fetchone()["status"]
+
+
+def test_a_warn_plan_runs_nothing_until_its_plan_approval(client: Client, tokens, conn) -> None:
+    body = make_plan(client, tokens["planner"], conn, "egw", {"A": [], "B": ["A"]})
+    plan_id = body["plan"]["id"]
+    conn.execute("UPDATE plans SET verdict = 'warn' WHERE id = %s", (plan_id,))
+
+    r = client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"])
+    assert r.status == 202 and r.json()["status"] == "paused"
+    assert statuses(client, tokens["viewer"], plan_id) == {"A": "pending", "B": "pending"}
+    # neither another execute nor the worker's own loop (as the cron tick runs it) starts a step
+    assert client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"]).json()["status"] == "paused"
+    assert runner.advance(plan_id, 5).ran == 0
+    assert statuses(client, tokens["viewer"], plan_id) == {"A": "pending", "B": "pending"}
+
+    (pending,) = client.get(f"/api/approvals?plan_id={plan_id}", token=tokens["viewer"]).json()["approvals"]
+    assert pending["kind"] == "plan"
+    decided = client.post(f"/api/approvals/{pending['id']}", json={"decision": "approve"}, token=tokens["approver"])
+    assert decided.status == 200, decided.text
+    assert plan_status(conn, plan_id) == "completed"
+    assert statuses(client, tokens["viewer"], plan_id) == {"A": "succeeded", "B": "succeeded"}
+
+
+def test_an_approval_found_expired_in_a_claim_leaves_no_step_leased(client: Client, tokens, conn) -> None:
+    builtin_tool(conn, "gate.egx", "echo", approval=ONE)
+    body = make_plan(client, tokens["planner"], conn, "egx", {"A": [], "B": [], "G": []}, tools={"G": "gate.egx"})
+    plan_id = body["plan"]["id"]
+    ids = {s["item_key"].split("-", 1)[1]: s["id"] for s in body["steps"]}
+    # G waits for an approval that is already overdue, and sits after A and B in the claim's order
+    conn.execute("UPDATE plan_steps SET position = 99 WHERE id = %s", (ids["G"],))
+    conn.execute("UPDATE plans SET status = 'executing' WHERE id = %s", (plan_id,))
+    with db.transaction() as tx:
+        plan = runner._plan(tx, plan_id)
+        step = tx.execute(f"SELECT {runner.STEP_COLUMNS} FROM plan_steps s WHERE id = %s", (ids["G"],)).fetchone()
+        from lib import approvals
+
+        approvals.check(tx, plan, step, None, approvals.ApprovalPolicy(**ONE))
+    conn.execute("UPDATE approvals SET expires_at = now() - interval '1 second' WHERE step_id = %s", (ids["G"],))
+
+    claimed = runner.claim(plan_id, 0)
+
+    assert claimed.steps == [] and claimed.stop
+    assert statuses(client, tokens["viewer"], plan_id) == {"A": "pending", "B": "pending", "G": "denied"}
+    assert plan_status(conn, plan_id) == "blocked"
+    assert (
+        conn.execute(
+            "SELECT count(*) AS n FROM events WHERE plan_id = %s AND type = 'step.started'", (plan_id,)
+        ).fetchone()["n"]
+        == 0
+    )
+    # the expiry the executor found is in the audit trail and the history, as the tick's would be
+    audited = conn.execute(
+        "SELECT actor FROM audit_log WHERE plan_id = %s AND action = 'approval.expired'", (plan_id,)
+    ).fetchall()
+    assert [r["actor"] for r in audited] == ["executor"]
+    history = conn.execute(
+        "SELECT e.source FROM approval_events e JOIN approvals a ON a.id = e.approval_id "
+        "WHERE a.step_id = %s AND e.event = 'expired'",
+        (ids["G"],),
+    ).fetchall()
+    assert [r["source"] for r in history] == ["system"]
+
+
+def test_a_plan_ordered_rolled_back_runs_no_further_step(client: Client, tokens, conn) -> None:
+    body = make_plan(client, tokens["planner"], conn, "egr", {"A": [], "B": ["A"]}, tool="t.write")
+    plan_id = body["plan"]["id"]
+    ids = {s["item_key"].split("-", 1)[1]: s["id"] for s in body["steps"]}
+    # midway: A has run, B could run next
+    conn.execute("UPDATE plan_steps SET status = 'succeeded', attempts = 1 WHERE id = %s", (ids["A"],))
+    conn.execute("UPDATE plans SET status = 'executing' WHERE id = %s", (plan_id,))
+    admin = auth.authenticate(f"Bearer {tokens['admin']}")
+    with db.transaction() as tx:  # the override committed; its undo has not started yet
+        _, roll_back = apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)
+    assert roll_back
+
+    assert plan_status(conn, plan_id) == "blocked"
+    assert runner.advance(plan_id, 5).ran == 0  # the tick's loop finds nothing to run
+    again = client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"])
+    assert again.status == 409, again.text
+    assert statuses(client, tokens["viewer"], plan_id)["B"] == "pending"
+
+    assert runner.roll_back(plan_id, "test", "bad release", runner.time.monotonic() + 30) == "rolled_back"
+    assert statuses(client, tokens["viewer"], plan_id) == {"A": "rolled_back", "B": "pending"}
+
+
+def test_steps_waiting_for_approval_do_not_starve_a_runnable_step(client: Client, tokens, conn) -> None:
+    builtin_tool(conn, "gate.egs", "echo", approval=ONE)
+    gated = {f"G{i}": [] for i in range(10)}
+    body = make_plan(
+        client,
+        tokens["planner"],
+        conn,
+        "egs",
+        {**gated, "Z": []},
+        tools=dict.fromkeys(gated, "gate.egs"),
+        options={"max_parallel": 2},
+    )
+    plan_id = body["plan"]["id"]
+    z = next(s["id"] for s in body["steps"] if s["item_key"] == "egs-Z")
+    conn.execute("UPDATE plan_steps SET position = 99 WHERE id = %s", (z,))  # last in the claim's order
+
+    r = client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"])
+    assert r.status == 202, r.text
+    now = statuses(client, tokens["viewer"], plan_id)
+    assert now["Z"] == "succeeded"
+    assert {now[k] for k in gated} == {"awaiting_approval"}  # every gated step was asked, none ran
+    asked = conn.execute(
+        "SELECT count(*) AS n FROM approvals WHERE plan_id = %s AND status = 'pending'", (plan_id,)
+    ).fetchone()["n"]
+    assert asked == 10
