@@ -1,5 +1,6 @@
 # NOFX control plane. Every target sets itself up: a fresh machine needs only
-# python3 (3.11 or 3.12; .python-version asks pyenv for 3.12) and make.
+# python3 (3.11 or 3.12; .python-version asks pyenv for 3.12) and make (vercel-build
+# also needs node and npm, test-py311 a Python 3.11).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
