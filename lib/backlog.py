@@ -7,6 +7,8 @@ this endpoint is for clients without it, the smoke test among them.)
 from __future__ import annotations
 
 import json
+import uuid
+from collections import Counter
 from typing import Any, Literal
 from uuid import UUID
 
@@ -14,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lib import audit
 from lib.problems import invalid_input
+from lib.sqltext import array_literal, uuid_array_literal
 
 
 class NewItem(BaseModel):
@@ -47,9 +50,26 @@ class CreatedItems(BaseModel):
     items: list[CreatedItem]
 
 
+ITEM_COLUMNS = (
+    "id",
+    "key",
+    "title",
+    "description",
+    "pack_id",
+    "tool_id",
+    "inputs",
+    "priority",
+    "estimate_minutes",
+    "depends_on",
+    "tags",
+    "environment",
+)
+
+
 def create(conn: Any, request: NewItems, principal: Any) -> CreatedItems:
     errors: list[dict[str, Any]] = []
     keys = [item.key for item in request.items]
+    key_counts = Counter(keys)
     tools = {
         r["id"]
         for r in conn.execute(
@@ -66,10 +86,10 @@ def create(conn: Any, request: NewItems, principal: Any) -> CreatedItems:
     for index, item in enumerate(request.items):
         if item.tool_id not in tools:
             errors.append({"loc": ["body", "items", index, "tool_id"], "msg": f"no tool {item.tool_id}"})
-        if item.key in existing or keys.count(item.key) > 1:
+        if item.key in existing or key_counts[item.key] > 1:
             errors.append({"loc": ["body", "items", index, "key"], "msg": f"key {item.key} is already taken"})
         for position, dep in enumerate(item.depends_on):
-            if dep not in keys and dep not in existing:
+            if dep not in key_counts and dep not in existing:
                 errors.append({"loc": ["body", "items", index, "depends_on", position], "msg": f"no item {dep}"})
     if errors:
         raise invalid_input(errors)
@@ -77,30 +97,30 @@ def create(conn: Any, request: NewItems, principal: Any) -> CreatedItems:
         "INSERT INTO public.packs (id, name) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
         (request.pack_id, request.pack_name or request.pack_id),
     )
-    ids: dict[str, str] = {}
-    for item in request.items:
-        row = conn.execute(
-            "INSERT INTO public.backlog_items (key, title, description, pack_id, tool_id, inputs, priority, "
-            "estimate_minutes, tags, environment) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id::text",
-            (
-                item.key,
-                item.title,
-                item.description,
-                request.pack_id,
-                item.tool_id,
-                json.dumps(item.inputs),
-                item.priority,
-                item.estimate_minutes,
-                item.tags,
-                item.environment,
-            ),
-        ).fetchone()
-        ids[item.key] = row["id"]
-    for item in request.items:
-        if item.depends_on:
-            conn.execute(
-                "UPDATE public.backlog_items SET depends_on = %s::uuid[] WHERE id = %s",
-                ([ids.get(d) or existing[d] for d in item.depends_on], ids[item.key]),
+    # Ids made here, so dependencies resolve before anything is written: every
+    # item, its dependencies included, in one COPY (depends_on is uuid[], not a
+    # foreign key, so the order of the rows does not matter).
+    ids = {key: str(uuid.uuid4()) for key in keys}
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY public.backlog_items ({', '.join(ITEM_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for item in request.items:
+            copy.write_row(
+                (
+                    ids[item.key],
+                    item.key,
+                    item.title,
+                    item.description,
+                    request.pack_id,
+                    item.tool_id,
+                    json.dumps(item.inputs),
+                    item.priority,
+                    item.estimate_minutes,
+                    uuid_array_literal(ids.get(d) or existing[d] for d in item.depends_on),
+                    array_literal(item.tags),
+                    item.environment,
+                )
             )
     audit.record(
         conn,

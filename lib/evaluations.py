@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 from lib import events, notify
 from lib.gates.compliance import load_policy_set
 from lib.gates.evaluate import PlanEvaluation
-from lib.gates.models import GATES, EvaluationDetails, GateResult, Verdict
+from lib.gates.models import GATES, RANK, EvaluationDetails, GateResult, Verdict, worst
+from lib.gates.models import score as gate_score
 from lib.planner.models import Finding
 from lib.problems import Problem, not_found
 
@@ -34,6 +35,19 @@ def load_settings(conn: Any) -> dict[str, Any]:
 def load_policies(conn: Any) -> Any:
     rows = conn.execute("SELECT name, source, enabled FROM public.policies").fetchall()
     return load_policy_set(rows)
+
+
+def plan_status(evaluation: PlanEvaluation) -> str:
+    """The status a plan that has not started takes from its verdict."""
+    return "blocked" if evaluation.verdict == "block" else "ready"
+
+
+def status_reason(evaluation: PlanEvaluation) -> str | None:
+    if evaluation.verdict != "block":
+        return None
+    blockers = [f.message for g in evaluation.gates for f in g.findings if f.severity == "block"]
+    more = f" (and {len(blockers) - 1} more)" if len(blockers) > 1 else ""
+    return f"blocked: {blockers[0]}{more}" if blockers else "blocked"
 
 
 def _details(findings: list[Finding], policy_version: str, summary: dict[str, Any] | None = None) -> str:
@@ -53,12 +67,25 @@ def record(
     evaluation: PlanEvaluation,
     evaluated_by: str,
     model_evaluations: Iterable[tuple[str, PlanEvaluation]] = (),
+    *,
+    set_status: bool = False,
 ) -> int:
-    """Write the next generation; returns its number."""
+    """Write the next generation; returns its number. With `set_status`, the
+    plan's status and status_reason follow the verdict (plan_status) in the
+    same UPDATE."""
+    status_columns = ", status = %(status)s, status_reason = %(status_reason)s" if set_status else ""
     row = conn.execute(
-        "UPDATE public.plans SET evaluation_generation = evaluation_generation + 1, verdict = %s, score = %s, "
-        "policy_version = %s, updated_at = now() WHERE id = %s RETURNING evaluation_generation",
-        (evaluation.verdict, evaluation.score, evaluation.policy_version, plan_id),
+        "UPDATE public.plans SET evaluation_generation = evaluation_generation + 1, verdict = %(verdict)s, "  # noqa: S608 - constants only
+        f"score = %(score)s, policy_version = %(policy_version)s, updated_at = now(){status_columns} "
+        "WHERE id = %(id)s RETURNING evaluation_generation",
+        {
+            "verdict": evaluation.verdict,
+            "score": evaluation.score,
+            "policy_version": evaluation.policy_version,
+            "status": plan_status(evaluation),
+            "status_reason": status_reason(evaluation),
+            "id": plan_id,
+        },
     ).fetchone()
     generation = int(row["evaluation_generation"])
     version = evaluation.policy_version
@@ -85,8 +112,8 @@ def record(
         for finding in step.findings:
             by_gate.setdefault(finding.code.split(".")[0], []).append(finding)
         for gate_name, found in by_gate.items():
-            verdict = "block" if any(f.severity == "block" for f in found) else "warn"
-            rows.append(("step", step.step_id, None, gate_name, verdict, _gate_score(found), _details(found, version)))
+            verdict = worst([f.severity for f in found])  # type: ignore[misc]
+            rows.append(("step", step.step_id, None, gate_name, verdict, gate_score(found), _details(found, version)))
     for model, model_eval in model_evaluations:
         for gate in model_eval.gates:
             rows.append(("model", None, model, gate.gate, gate.verdict, gate.score, _details(gate.findings, version)))
@@ -102,26 +129,24 @@ def record(
             copy.write_row(
                 (plan_id, generation, scope, step_id, model, gate_name, verdict, score, details, version, evaluated_by)
             )
-    for gate in evaluation.gates:
-        events.emit(
-            conn,
-            "gate.evaluated",
-            plan_id,
-            {
-                "generation": generation,
-                "gate": gate.gate,
-                "verdict": gate.verdict,
-                "score": gate.score,
-                "findings": len(gate.findings),
-            },
-        )
+    events.emit_many(
+        conn,
+        (
+            (
+                "gate.evaluated",
+                plan_id,
+                {
+                    "generation": generation,
+                    "gate": gate.gate,
+                    "verdict": gate.verdict,
+                    "score": gate.score,
+                    "findings": len(gate.findings),
+                },
+            )
+            for gate in evaluation.gates
+        ),
+    )
     return generation
-
-
-def _gate_score(findings: list[Finding]) -> int:
-    from lib.gates.models import score
-
-    return score(findings)
 
 
 def announce_verdict(
@@ -235,7 +260,7 @@ def report(conn: Any, plan_id: UUID) -> GateReport:
                 key, StepReport(step_id=r["step_id"], item_key=r["item_key"] or "?", verdict="allow", findings=[])
             )
             step.findings.extend(summary.findings)
-            if _rank(r["verdict"]) > _rank(step.verdict):
+            if RANK[r["verdict"]] > RANK[step.verdict]:
                 step.verdict = r["verdict"]
         else:
             model = models.setdefault(r["model"], ModelReport(model=r["model"], verdict="allow", score=100, gates={}))
@@ -268,7 +293,7 @@ def report(conn: Any, plan_id: UUID) -> GateReport:
         policy_version=overall_row["policy_version"],
         gates={name: gates[name] for name in GATES if name in gates},
         summary=overall_details.get("summary", {}),
-        steps=sorted(steps.values(), key=lambda s: (-_rank(s.verdict), s.item_key)),
+        steps=sorted(steps.values(), key=lambda s: (-RANK[s.verdict], s.item_key)),
         models=sorted(models.values(), key=lambda m: m.model),
         overrides=[_jsonable(o) for o in applied],
         history=[GenerationSummary(**h) for h in history],
@@ -279,10 +304,6 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {
         k: (str(v) if isinstance(v, UUID) else v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()
     }
-
-
-def _rank(verdict: str) -> int:
-    return {"allow": 0, "warn": 1, "block": 2}[verdict]
 
 
 def results_for_response(evaluation: PlanEvaluation) -> list[GateResult]:

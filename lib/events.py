@@ -61,21 +61,23 @@ class EventPage(BaseModel):
     next_after: int | None = Field(description="pass as ?after= to read on; null when nothing was returned")
 
 
-def emit(conn: Any, type: str, plan_id: UUID | str | None = None, data: Mapping[str, Any] | None = None) -> int:
+def _row(type: str, plan_id: UUID | str | None, data: Mapping[str, Any] | None) -> tuple[str, Any, str]:
     if type not in TYPES:
         raise ValueError(f"unknown event type {type!r}")
-    row = conn.execute(INSERT, (type, plan_id, json.dumps(data or {}, default=str))).fetchone()
+    return type, plan_id, json.dumps(data or {}, default=str)
+
+
+def emit(conn: Any, type: str, plan_id: UUID | str | None = None, data: Mapping[str, Any] | None = None) -> int:
+    row = conn.execute(INSERT, _row(type, plan_id, data)).fetchone()
     return int(row["id"])
 
 
-def emit_many(conn: Any, items: Iterable[tuple[str, UUID | str | None, Mapping[str, Any]]]) -> None:
-    rows = [(t, p, json.dumps(d, default=str)) for t, p, d in items]
-    for t, _, _ in rows:
-        if t not in TYPES:
-            raise ValueError(f"unknown event type {t!r}")
+def emit_many(conn: Any, items: Iterable[tuple[str, UUID | str | None, Mapping[str, Any] | None]]) -> None:
+    """Several events in one pipelined executemany (the same INSERT as emit)."""
+    rows = [_row(t, p, d) for t, p, d in items]
     if rows:
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO public.events (type, plan_id, data) VALUES (%s, %s, %s)", rows)
+            cur.executemany(INSERT, rows)
 
 
 def tail(conn: Any) -> EventPage:

@@ -21,37 +21,25 @@ from lib.runtime import gc_paused
 REEVALUATE_STATUSES = ("ready", "blocked")
 
 
-def _valid_proposals(conn: Any, plan_id: UUID) -> list[tuple[str, list[list[str]]]]:
-    """The compared models' valid stagings, to judge each again as the plan it would be."""
-    rows = conn.execute(
-        "SELECT provider, model, proposal FROM public.model_comparisons "
-        "WHERE plan_id = %s AND valid AND proposal ? 'stages' ORDER BY id",
-        (plan_id,),
-    ).fetchall()
-    return [(f"{r['provider']}:{r['model']}", r["proposal"]["stages"]) for r in rows]
-
-
 def reevaluate(conn: Any, plan_id: UUID, principal: Any, reason: str | None) -> evaluations.GateReport:
     with gc_paused():
         plan, draft = planning.load_draft(conn, plan_id)
         options = PlanOptions.model_validate({**plan["options"], "dry_run": False})
         tools, stats = planning.load_tools(conn), planning.load_stats(conn)
-        ctx = planning.gate_context(conn, tools, stats, options).model_copy(
-            update={"model_costs": store.load_model_costs(conn, plan_id)}
-        )
+        # the comparison's costs and its valid stagings, to judge each again as the plan it would be
+        model_costs, proposals = store.load_comparison(conn, plan_id)
+        ctx = planning.gate_context(conn, tools, stats, options).model_copy(update={"model_costs": model_costs})
         evaluation = evaluate_gates(draft, ctx)
         per_model = [
-            (name, evaluate_gates(adopt(draft, stages, options.max_parallel), ctx))
-            for name, stages in _valid_proposals(conn, plan_id)
+            (name, evaluate_gates(adopt(draft, stages, options.max_parallel), ctx)) for name, stages in proposals
         ]
-        generation = evaluations.record(conn, str(plan_id), evaluation, principal.name, model_evaluations=per_model)
-    status = plan["status"]
-    if status in REEVALUATE_STATUSES:
-        status = "blocked" if evaluation.verdict == "block" else "ready"
-        conn.execute(
-            "UPDATE public.plans SET status = %s, status_reason = %s, updated_at = now() WHERE id = %s",
-            (status, planning._status_reason(evaluation), plan_id),
+        # load_draft locked the plan row: its status cannot change under us
+        movable = plan["status"] in REEVALUATE_STATUSES
+        generation = evaluations.record(
+            conn, str(plan_id), evaluation, principal.name, model_evaluations=per_model, set_status=movable
         )
+    status = evaluations.plan_status(evaluation) if movable else plan["status"]
+    if movable:
         evaluations.announce_verdict(
             conn, str(plan_id), plan["title"], evaluation, generation, draft.totals.model_dump()
         )

@@ -19,6 +19,7 @@ the gate turns it into a blocking finding. It is never a silent allow.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -53,10 +54,20 @@ class PolicySet:
         return PolicySet(dict(sources), "sha256:" + digest.hexdigest()[:16])
 
 
-def load_policy_set(overrides: Iterable[Mapping[str, Any]] = (), directory: Path = POLICY_DIR) -> PolicySet:
+@functools.cache
+def shipped_policies() -> PolicySet:
+    """The files, read and hashed once per process (they change only with a deploy)."""
+    return PolicySet.of({path.stem: path.read_text() for path in sorted(POLICY_DIR.glob("*.rego"))})
+
+
+def load_policy_set(overrides: Iterable[Mapping[str, Any]] = ()) -> PolicySet:
     """Files, then database rows on top: {name, source, enabled}."""
-    sources = {path.stem: path.read_text() for path in sorted(directory.glob("*.rego"))}
-    for row in overrides:
+    shipped = shipped_policies()
+    rows = list(overrides)
+    if not rows:
+        return shipped
+    sources = dict(shipped.sources)
+    for row in rows:
         if row.get("enabled", True):
             sources[row["name"]] = row["source"]
         else:

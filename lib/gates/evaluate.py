@@ -58,9 +58,6 @@ class PlanEvaluation(BaseModel):
     policy_version: str
     resource_summary: dict[str, Any] = Field(default_factory=dict)
 
-    def gate(self, name: str) -> GateResult:
-        return next(g for g in self.gates if g.gate == name)
-
     def summary(self, limit: int = 3) -> list[str]:
         ranked = sorted(
             (f for g in self.gates for f in g.findings if f.severity != "info"),
@@ -72,6 +69,13 @@ class PlanEvaluation(BaseModel):
 def evaluate_gates(draft: PlanDraft, ctx: GateContext) -> PlanEvaluation:
     policies = ctx.policies or compliance.load_policy_set()
     prices = ctx.setting("gates.resource.supabase_prices") or {}
+    resource_gate, resource_summary = resource.assess(
+        draft,
+        ctx.options.budget_usd,
+        _float_or_none(ctx.setting("gates.resource.hard_limit_usd")),
+        prices,
+        ctx.model_costs,
+    )
     results = [
         structural.evaluate(
             draft,
@@ -89,16 +93,10 @@ def evaluate_gates(draft: PlanDraft, ctx: GateContext) -> PlanEvaluation:
             ),
         ),
         compliance.evaluate(draft, ctx.tools, ctx.options, ctx.settings, ctx.now, policies),
-        resource.evaluate(
-            draft,
-            ctx.options.budget_usd,
-            _float_or_none(ctx.setting("gates.resource.hard_limit_usd")),
-            prices,
-            ctx.model_costs,
-        ),
+        resource_gate,
     ]
     evaluation = combine(draft, results, policies.version)
-    evaluation.resource_summary = resource.summary(draft, prices, ctx.model_costs)
+    evaluation.resource_summary = resource_summary
     return evaluation
 
 

@@ -54,6 +54,35 @@ def supabase_footprint(draft: PlanDraft, prices: Mapping[str, Any]) -> dict[str,
     }
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """The plan's costs, worked out once for the gate and its summary."""
+
+    steps_cost: float
+    models_cost: float
+    footprint: dict[str, Any]
+    total: float
+
+    def summary(self, draft: PlanDraft) -> dict[str, Any]:
+        return {
+            "steps_cost_usd": self.steps_cost,
+            "models_cost_usd": round(self.models_cost, 6),
+            "supabase": self.footprint,
+            "total_usd": self.total,
+            "unknown_cost_steps": draft.totals.unknown_cost_steps,
+            "critical_path_ms": draft.totals.critical_path_ms,
+            "est_duration_ms": draft.totals.est_duration_ms,
+        }
+
+
+def estimate(draft: PlanDraft, supabase_prices: Mapping[str, Any], models: list[ModelCost]) -> Estimate:
+    steps_cost = draft.totals.est_cost_usd
+    models_cost = sum(m.cost_usd for m in models if m.cost_usd is not None)
+    footprint = supabase_footprint(draft, supabase_prices)
+    total = round(steps_cost + models_cost + footprint["cost_usd"], 6)
+    return Estimate(steps_cost, models_cost, footprint, total)
+
+
 def evaluate(
     draft: PlanDraft,
     budget_usd: float | None,
@@ -61,6 +90,17 @@ def evaluate(
     supabase_prices: Mapping[str, Any],
     model_costs: Iterable[ModelCost] = (),
 ) -> GateResult:
+    return assess(draft, budget_usd, hard_limit_usd, supabase_prices, model_costs)[0]
+
+
+def assess(
+    draft: PlanDraft,
+    budget_usd: float | None,
+    hard_limit_usd: float | None,
+    supabase_prices: Mapping[str, Any],
+    model_costs: Iterable[ModelCost] = (),
+) -> tuple[GateResult, dict[str, Any]]:
+    """The gate and the plan's resource summary, from one estimate."""
     findings: list[Finding] = []
     unknown: dict[str, list[str]] = defaultdict(list)
     defaulted: dict[str, int] = defaultdict(int)
@@ -70,11 +110,9 @@ def evaluate(
         if step.duration_source.startswith("stated default"):
             defaulted[step.tool_id] += 1
 
-    steps_cost = draft.totals.est_cost_usd
     models = list(model_costs)
-    models_cost = sum(m.cost_usd for m in models if m.cost_usd is not None)
-    footprint = supabase_footprint(draft, supabase_prices)
-    total = round(steps_cost + models_cost + footprint["cost_usd"], 6)
+    costs = estimate(draft, supabase_prices, models)
+    steps_cost, models_cost, footprint, total = costs.steps_cost, costs.models_cost, costs.footprint, costs.total
 
     for tool_id, step_ids in sorted(unknown.items()):
         findings.append(
@@ -139,19 +177,8 @@ def evaluate(
             remediation="nothing to do: this is the estimate the other findings refer to",
         )
     )
-    return gate
+    return gate, costs.summary(draft)
 
 
 def summary(draft: PlanDraft, supabase_prices: Mapping[str, Any], model_costs: Iterable[ModelCost] = ()) -> dict:
-    models = list(model_costs)
-    footprint = supabase_footprint(draft, supabase_prices)
-    models_cost = sum(m.cost_usd for m in models if m.cost_usd is not None)
-    return {
-        "steps_cost_usd": draft.totals.est_cost_usd,
-        "models_cost_usd": round(models_cost, 6),
-        "supabase": footprint,
-        "total_usd": round(draft.totals.est_cost_usd + models_cost + footprint["cost_usd"], 6),
-        "unknown_cost_steps": draft.totals.unknown_cost_steps,
-        "critical_path_ms": draft.totals.critical_path_ms,
-        "est_duration_ms": draft.totals.est_duration_ms,
-    }
+    return estimate(draft, supabase_prices, list(model_costs)).summary(draft)

@@ -26,6 +26,11 @@ def adopt(draft: PlanDraft, stages: list[list[str]], max_parallel: int) -> PlanD
     check = check_proposal(draft, stages)
     if not check.valid:
         raise ValueError("an invalid proposal cannot be adopted: " + "; ".join(check.reasons))
+    return adopt_checked(draft, stages, max_parallel)
+
+
+def adopt_checked(draft: PlanDraft, stages: list[list[str]], max_parallel: int) -> PlanDraft:
+    """adopt, for a proposal the caller has just found valid (check_proposal) for this draft."""
     by_key = {s.item_key: s for s in draft.steps}
     steps: list[PlanStep] = []
     stage_ids: list[list[str]] = []

@@ -9,13 +9,13 @@ gates, and adopt the best one when asked.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from lib.gates.resource import ModelCost
 from lib.llm import pricing
-from lib.llm.adopt import adopt
+from lib.llm.adopt import adopt_checked
 from lib.llm.calls import CallRecord
 from lib.llm.prompt import Prompt, build_prompt
 from lib.llm.proposal import check_proposal, parse_proposal
@@ -46,6 +46,9 @@ class ModelOutcome:
     served_model: str | None = None
     stages: list[list[str]] | None = None  # set only for a valid proposal
     adopted: bool = False
+    # a valid proposal's plan: the draft restaged per `stages` (adopt), made once
+    # for the score and reused for the gates and adoption
+    plan: PlanDraft | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -92,22 +95,25 @@ class Comparison:
             for o in self.outcomes
         ]
 
-    def evaluate(self, draft: PlanDraft, evaluate: Callable[[PlanDraft], Any]) -> list[tuple[str, Any]]:
+    def evaluate(self, evaluate: Callable[[PlanDraft], Any]) -> list[tuple[str, Any]]:
         """Gate verdicts per valid proposal, each evaluated as the plan it would be."""
-        return [(o.name, evaluate(self.staged(draft, o))) for o in self.valid()]
+        return [(o.name, evaluate(self.staged(o))) for o in self.valid()]
 
-    def staged(self, draft: PlanDraft, outcome: ModelOutcome) -> PlanDraft:
-        assert outcome.valid and outcome.stages is not None
-        return adopt(draft, outcome.stages, self.max_parallel)
+    @staticmethod
+    def staged(outcome: ModelOutcome) -> PlanDraft:
+        """The plan a valid proposal would be (restaged from the draft the comparison was assembled for)."""
+        assert outcome.valid and outcome.plan is not None
+        return outcome.plan
 
     def adopt_best(self, draft: PlanDraft) -> tuple[PlanDraft, Comparison]:
         """The plan restaged per the best valid proposal, and this comparison
-        marked accordingly; the deterministic plan when no proposal is valid."""
+        marked accordingly; `draft` (the deterministic plan the comparison was
+        assembled for) when no proposal is valid."""
         best = next((o for o in self.outcomes if o.name == self.best and o.valid), None)
         if best is None:
             return draft, self
         outcomes = [replace(o, adopted=o is best) for o in self.outcomes]
-        return self.staged(draft, best), replace(self, outcomes=outcomes, adopted=best.name)
+        return self.staged(best), replace(self, outcomes=outcomes, adopted=best.name)
 
     def summary(self) -> ComparisonSummary:
         costs = [o.price.cost_usd for o in self.outcomes]
@@ -194,9 +200,9 @@ def assemble(
     scored = []
     for o in outcomes:
         if o.valid and o.stages is not None:
-            staged = adopt(draft, o.stages, max_parallel)
+            staged = adopt_checked(draft, o.stages, max_parallel)  # _outcome found it valid for this draft
             s = score_valid(draft, o.stages, staged, o.price.cost_usd, cheapest, max_parallel)
-            o = replace(o, score=s.score, reasons=o.reasons + s.reasons)
+            o = replace(o, score=s.score, reasons=o.reasons + s.reasons, plan=staged)
         scored.append(o)
     valid = sorted((o for o in scored if o.valid), key=_rank)
     return Comparison(

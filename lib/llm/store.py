@@ -50,17 +50,21 @@ def record(conn: Any, plan_id: str, comparison: Any) -> None:
         cur.executemany(INSERT, rows)
 
 
-def load_model_costs(conn: Any, plan_id: UUID | str) -> list[Any]:
-    """The comparison's costs as the resource gate counts them, for a stored
-    plan (re-evaluation): an unknown price stays unknown, with its reason."""
+def load_comparison(conn: Any, plan_id: UUID | str) -> tuple[list[Any], list[tuple[str, list[list[str]]]]]:
+    """A stored plan's comparison, for re-evaluation, in one read: its costs as
+    the resource gate counts them (an unknown price stays unknown, with its
+    reason), and each valid proposal's staging, by model name."""
     from lib.gates.resource import ModelCost
 
     rows = conn.execute(
-        "SELECT provider, model, cost_usd::float8 AS cost_usd, cost_note FROM public.model_comparisons "
-        "WHERE plan_id = %s ORDER BY id",
+        "SELECT provider, model, cost_usd::float8 AS cost_usd, cost_note, "
+        "CASE WHEN valid AND proposal ? 'stages' THEN proposal->'stages' END AS stages "
+        "FROM public.model_comparisons WHERE plan_id = %s ORDER BY id",
         (plan_id,),
     ).fetchall()
-    return [ModelCost(f"{r['provider']}:{r['model']}", r["cost_usd"], r["cost_note"]) for r in rows]
+    costs = [ModelCost(f"{r['provider']}:{r['model']}", r["cost_usd"], r["cost_note"]) for r in rows]
+    proposals = [(f"{r['provider']}:{r['model']}", r["stages"]) for r in rows if r["stages"] is not None]
+    return costs, proposals
 
 
 def load_summary(conn: Any, plan_id: UUID | str) -> ComparisonSummary | None:

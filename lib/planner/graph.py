@@ -24,7 +24,6 @@ class DependencyGraph:
     issues: list[DependencyIssue] = field(default_factory=list)
     pulled_in: list[str] = field(default_factory=list)
     cycles: list[Cycle] = field(default_factory=list)
-    cyclic: bool = False
     dag: nx.DiGraph | None = None  # what to schedule on: the graph, minus edges inside cycles
     generations: list[list[str]] = field(default_factory=list)  # topological generations of `dag`
 
@@ -83,7 +82,6 @@ def build(backlog: Mapping[str, BacklogItem], selected_ids: Iterable[str] | None
     try:  # one pass both orders the DAG and proves it acyclic
         result.generations = [list(g) for g in nx.topological_generations(graph)]
     except nx.NetworkXUnfeasible:
-        result.cyclic = True
         result.cycles = find_cycles(graph, items)
         result.dag = schedulable(result)
         result.generations = [list(g) for g in nx.topological_generations(result.dag)]
@@ -106,12 +104,10 @@ def find_cycles(graph: nx.DiGraph, items: Mapping[str, BacklogItem]) -> list[Cyc
 
 
 def schedulable(dg: DependencyGraph) -> nx.DiGraph:
-    """A DAG to schedule on. With cycles, the edges inside each strongly
-    connected component are set aside (its members share a stage), so
+    """A DAG to schedule on, for a graph with cycles: the edges inside each
+    strongly connected component are set aside (its members share a stage), so
     everything around a cycle still gets an order; the cycle itself stays
     reported, and the structural gate blocks the plan on it."""
-    if not dg.cyclic:
-        return dg.graph
     component = {}
     for number, members in enumerate(nx.strongly_connected_components(dg.graph)):
         for node in members:

@@ -53,15 +53,15 @@ def fingerprint(
     tools: Mapping[str, Tool],
     options: PlanOptions,
     selected_ids: Iterable[str] | None,
-    lines: Mapping[str, str] | None = None,
+    lines: Mapping[str, str],
 ) -> str:
     """What the plan was made from: the items as they are, the tools they use,
-    what was selected, and every option except dry_run. `lines` (item id ->
-    item_line) saves encoding the items twice."""
+    what was selected, and every option except dry_run. `lines` is item id ->
+    item_line, encoded once for the fingerprint and the step tokens."""
     parts = []
     used_tools: set[str] = set()
     for item in sorted(items, key=lambda i: i.id):
-        parts.append(lines[item.id] if lines is not None else item_line(item))
+        parts.append(lines[item.id])
         used_tools.add(item.tool_id)
     for tool_id in sorted(used_tools):
         tool = tools.get(tool_id)

@@ -70,6 +70,7 @@ def test_a_realistic_backlog_is_staged_and_persisted(client: Client, tokens, con
 
     detail = client.get(f"/api/plans/{plan_id}", token=tokens["viewer"]).json()
     assert detail["steps_total"] == 9 and {s["status"] for s in detail["steps"]} == {"pending"}
+    assert detail["plan"] == body["plan"]  # the answer's plan is the stored row, as any read returns it
     page = client.get(f"/api/plans/{plan_id}?limit=4&offset=4", token=tokens["viewer"]).json()
     assert len(page["steps"]) == 4 and page["steps_truncated"] is True
     assert [s["id"] for s in page["steps"]] == [s["id"] for s in detail["steps"][4:8]]
@@ -85,6 +86,7 @@ def test_a_cycle_blocks_the_plan_and_names_its_members(client: Client, tokens, c
     assert "cyc-A, cyc-B, cyc-C" in finding["message"]
     assert body["plan"]["status_reason"].startswith("blocked: dependency cycle")
     assert len(body["steps"]) == 4
+    assert client.get(f"/api/plans/{body['plan']['id']}", token=tokens["viewer"]).json()["plan"] == body["plan"]
     types = [
         r["type"] for r in conn.execute("SELECT type FROM events WHERE plan_id = %s ORDER BY id", (body["plan"]["id"],))
     ]
@@ -207,6 +209,55 @@ def test_no_ids_means_every_open_item(fresh_database, tokens) -> None:
     client = Client(build_app())
     body = plan(client, tokens["planner"], {}).json()
     assert sorted(s["item_key"] for s in body["steps"]) == ["all1-A", "all1-B", "all2-C"]
+
+
+def test_every_open_item_with_closed_and_missing_dependencies(fresh_database, tokens) -> None:
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from lib import planning
+
+    ghost = str(uuid.uuid4())
+    with psycopg.connect(fresh_database, autocommit=True, row_factory=dict_row) as c:
+        ids = seed_backlog(
+            c,
+            "open1",
+            {"A": [], "B": ["A"], "C": ["B"], "D": [], "E": ["D"], "F": []},
+            status={"A": "done", "D": "cancelled", "F": "done"},
+            extra_deps={"E": [ghost]},
+        )
+        seed_backlog(c, "open2", {"G": []}, status={"G": "in_progress"})
+        # every open item, and the closed items they name (F is named by nobody)
+        backlog = planning.load_backlog(c, None)
+        assert sorted(i.key for i in backlog.values()) == [
+            "open1-A",
+            "open1-B",
+            "open1-C",
+            "open1-D",
+            "open1-E",
+            "open2-G",
+        ]
+        assert backlog[ids["E"]].depends_on == [ids["D"], ghost]
+    client = Client(build_app())
+    body = plan(client, tokens["planner"], {}).json()
+    assert sorted(s["item_key"] for s in body["steps"]) == ["open1-B", "open1-C", "open1-E"]
+    findings = {f["code"]: f for g in body["evaluations"] for f in g["findings"]}
+    assert ghost in findings["structural.missing_dependency"]["message"]
+    assert findings["structural.dependency_done"]["severity"] == "info"
+    assert body["plan"]["status"] == "blocked"
+
+
+def test_unknown_ids_and_packs_are_named_together(client: Client, tokens, conn) -> None:
+    ids = seed_backlog(conn, "both", {"A": [], "B": []}, status={"B": "cancelled"})
+    ghost = str(uuid.uuid4())
+    body = {"backlog_item_ids": [ids["A"], ghost, ids["B"]], "pack_ids": ["both", "no-such-pack"]}
+    r = plan(client, tokens["planner"], body)
+    assert r.status == 422, r.text
+    assert r.json()["errors"] == [
+        {"loc": ["body", "backlog_item_ids", 1], "msg": f"no backlog item {ghost}"},
+        {"loc": ["body", "backlog_item_ids", 2], "msg": "item both-B is cancelled; only open items can be planned"},
+        {"loc": ["body", "pack_ids", 1], "msg": "no pack 'no-such-pack'"},
+    ]
 
 
 def test_the_flag_switches_planning_off_on_its_own(client: Client, tokens, conn, features) -> None:

@@ -124,6 +124,16 @@ def test_a_proposal_that_breaks_a_dependency_is_rejected_and_never_adopted(clien
     ).fetchall()
     assert [r["model"] for r in gated] == [CLAUDE]  # gates run on valid proposals only
 
+    # Re-evaluated, the stored comparison is judged again: its costs, and the valid proposal only.
+    first = client.get(f"/api/gates/{body['plan']['id']}", token=tokens["viewer"]).json()
+    again = client.post(f"/api/gates/{body['plan']['id']}", json={"reason": "recheck"}, token=tokens["planner"])
+    assert again.status == 200, again.text
+    report = again.json()
+    assert report["generation"] == 2 and [m["model"] for m in report["models"]] == [CLAUDE]
+    assert report["models"][0]["gates"].keys() == first["models"][0]["gates"].keys()
+    assert report["summary"]["models_cost_usd"] == first["summary"]["models_cost_usd"]
+    assert report["summary"]["total_usd"] == first["summary"]["total_usd"]
+
 
 def test_with_no_valid_proposal_the_deterministic_plan_stays(client: Client, tokens, conn, llm) -> None:
     p = "mc-none"
@@ -227,7 +237,8 @@ def test_usage_and_cost_are_recorded_exactly(client: Client, tokens, conn, llm) 
         assert stored[name]["price_date"] == today.date() and stored[name]["cost_note"] is None
 
     # What a re-evaluation of the stored plan would hand the resource gate.
-    costs = {c.model: c for c in store.load_model_costs(conn, body["plan"]["id"])}
+    stored_costs, _ = store.load_comparison(conn, body["plan"]["id"])
+    costs = {c.model: c for c in stored_costs}
     assert costs[GPT].cost_usd == float(gpt_price) and costs["openai:gpt-loopback-unpriced"].cost_usd is None
 
     unpriced = stored["openai:gpt-loopback-unpriced"]

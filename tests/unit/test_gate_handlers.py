@@ -273,3 +273,33 @@ def test_the_plan_verdict_is_the_worst_gate() -> None:
     assert verdicts["compliance"] == "block" and evaluation.verdict == "block"
     assert [s.item_key for s in evaluation.steps] == ["E"]
     assert evaluation.policy_version.startswith("sha256:")
+
+
+def test_the_resource_gate_and_its_summary_come_from_one_estimate() -> None:
+    draft = plan({"A": [], "B": ["A"], "F": []}, tool_id={"F": "free"})
+    models = [resource.ModelCost("openai:a", 0.123456789, None), resource.ModelCost("openai:b", None, "no price")]
+    gate, summary = resource.assess(draft, 2.0, 100.0, PRICES, models)
+    assert gate == resource.evaluate(draft, 2.0, 100.0, PRICES, models)
+    assert summary == resource.summary(draft, PRICES, models)
+    assert summary["models_cost_usd"] == round(0.123456789, 6)
+    assert summary["total_usd"] == round(draft.totals.est_cost_usd + 0.123456789 + summary["supabase"]["cost_usd"], 6)
+    ctx = GateContext(tools=TOOLS, settings={"gates.resource.supabase_prices": PRICES}, model_costs=models)
+    evaluation = evaluate_gates(draft, ctx)
+    assert evaluation.resource_summary == summary
+    assert evaluation.gates[-1] == resource.evaluate(draft, None, 250.0, PRICES, models)
+
+
+def test_the_shipped_policies_are_read_once_and_rows_go_on_a_copy() -> None:
+    shipped = compliance.load_policy_set()
+    assert compliance.load_policy_set([]) is shipped
+    on_disk = {p.stem: p.read_text() for p in sorted(compliance.POLICY_DIR.glob("*.rego"))}
+    assert shipped.sources == on_disk and shipped == compliance.PolicySet.of(on_disk)
+    name = next(iter(on_disk))
+    changed = compliance.load_policy_set(
+        [{"name": name, "source": "package x", "enabled": True}, {"name": "extra", "source": "package y"}]
+    )
+    assert changed.sources[name] == "package x" and changed.sources["extra"] == "package y"
+    dropped = compliance.load_policy_set([{"name": name, "source": "", "enabled": False}])
+    assert name not in dropped.sources
+    assert compliance.load_policy_set().sources == on_disk  # the cached files are untouched
+    assert len({shipped.version, changed.version, dropped.version}) == 3

@@ -246,6 +246,35 @@ def test_with_nothing_valid_adopt_best_keeps_the_deterministic_plan() -> None:
     assert kept is draft and same.adopted is None and same.best is None
 
 
+def test_a_valid_proposal_is_restaged_once_and_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lib.llm import compare
+
+    draft = draft_of()
+    records = [
+        record("openai", "gpt-4.1-mini", [["A"], ["B", "C", "E"], ["D"]]),
+        record("anthropic", "claude-sonnet-4-6", [["A"], ["E"], ["B", "C"], ["D"]]),
+        record("openai", "gpt-4.1", [["A", "B", "C", "E"], ["D"]]),  # invalid: never restaged
+    ]
+    calls: list[list[list[str]]] = []
+    real = compare.adopt_checked
+
+    def counted(d, stages, max_parallel):
+        calls.append(stages)
+        return real(d, stages, max_parallel)
+
+    monkeypatch.setattr(compare, "adopt_checked", counted)
+    comparison = assemble(draft, build_prompt(draft, 8), records, max_parallel=8, wall_ms=10)
+    assert len(calls) == 2
+    seen: list = []
+    verdicts = comparison.evaluate(lambda d: seen.append(d) or len(seen))
+    assert verdicts == [("openai:gpt-4.1-mini", 1), ("anthropic:claude-sonnet-4-6", 2)]
+    adopted, marked = comparison.adopt_best(draft)
+    assert len(calls) == 2  # evaluating and adopting restaged nothing again
+    assert adopted is seen[0] and marked.adopted == "openai:gpt-4.1-mini"
+    assert adopted == adopt(draft, [["A"], ["B", "C", "E"], ["D"]], max_parallel=8)  # what adopt() makes
+    assert keys_by_stage(seen[1]) == [["A"], ["E"], ["B", "C"], ["D"]]
+
+
 def test_staged_duration_counts_against_a_proposal() -> None:
     # S is slow (10 min); putting it in its own extra stage lengthens the plan.
     draft = draft_of({"A": [], "S": [], "B": ["A"]}, tools={"S": "slow"})
