@@ -111,9 +111,6 @@ class ChainCheck:
     ok: bool
     first_break: dict[str, Any] | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"chain": self.chain, "entries": self.entries, "ok": self.ok, "first_break": self.first_break}
-
 
 def entry_hash(prev_hash: str, content: str) -> str:
     return hashlib.sha256((prev_hash + content).encode()).hexdigest()
@@ -180,6 +177,9 @@ def verify_chain(conn: Any, chain: str) -> tuple[ChainCheck, list[dict[str, Any]
     return verify_rows(chain, rows, head), rows
 
 
+def chains(conn: Any) -> list[str]:
+    return [r["chain"] for r in conn.execute("SELECT chain FROM public.audit_chain_heads ORDER BY chain")]
+
+
 def verify_all(conn: Any) -> list[ChainCheck]:
-    chains = [r["chain"] for r in conn.execute("SELECT chain FROM public.audit_chain_heads ORDER BY chain")]
-    return [verify_chain(conn, chain)[0] for chain in chains]
+    return [verify_chain(conn, chain)[0] for chain in chains(conn)]

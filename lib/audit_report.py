@@ -1,11 +1,12 @@
 """A plan's audit trail as GET /api/audit/:planId and the CLI show it: every
 entry, the chain verified end to end, and each snapshot fetched from storage
-and checked against the digest its entry carries."""
+(once per distinct key) and checked against the digest its entry carries."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -52,12 +53,23 @@ class AuditTrail(BaseModel):
     entries_total: int
 
 
-def snapshot_ok(key: str, digest: str) -> bool:
-    try:
-        data = storage.backend().get(key)
-    except Exception:  # noqa: BLE001 - a missing or unreadable snapshot is a failed check
-        return False
-    return hashlib.sha256(data).hexdigest() == digest
+def check_snapshots(rows: Iterable[Mapping[str, Any]]) -> dict[int, bool]:
+    """{entry id: its snapshot is there and matches its digest} for the rows
+    that point to one. Each distinct key is fetched and hashed once."""
+    backend = storage.backend()
+    found: dict[str, str | None] = {}  # key -> sha256 of what storage holds (None: missing or unreadable)
+    checked: dict[int, bool] = {}
+    for row in rows:
+        key = row["snapshot_key"]
+        if not key:
+            continue
+        if key not in found:
+            try:
+                found[key] = hashlib.sha256(backend.get(key)).hexdigest()
+            except Exception:  # noqa: BLE001 - a missing or unreadable snapshot is a failed check
+                found[key] = None
+        checked[row["id"]] = found[key] is not None and found[key] == row["snapshot_digest"]
+    return checked
 
 
 def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0) -> AuditTrail:
@@ -65,30 +77,26 @@ def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0) -> AuditT
         raise not_found("plan", plan_id)
     check, rows = audit.verify_chain(conn, audit.chain_for(plan_id))
     first_break = check.first_break
-    snapshots_ok = True
-    verified: dict[int, bool] = {}
-    for row in rows:
-        if row["snapshot_key"]:
-            good = snapshot_ok(row["snapshot_key"], row["snapshot_digest"])
-            verified[row["id"]] = good
-            if not good and snapshots_ok:
-                snapshots_ok = False
-                if first_break is None:
-                    first_break = {
-                        "id": row["id"],
-                        "seq": row["seq"],
-                        "reason": f"snapshot {row['snapshot_key']} is missing or does not match its digest",
-                    }
-    backend = storage.backend()
+    verified = check_snapshots(rows)
+    snapshots_ok = all(verified.values())
+    if first_break is None and not snapshots_ok:
+        row = next(r for r in rows if verified.get(r["id"]) is False)
+        first_break = {
+            "id": row["id"],
+            "seq": row["seq"],
+            "reason": f"snapshot {row['snapshot_key']} is missing or does not match its digest",
+        }
+    page = rows[offset : offset + limit]
+    urls = storage.backend().signed_urls([r["snapshot_key"] for r in page if r["snapshot_key"]])
     entries = []
-    for row in rows[offset : offset + limit]:
+    for row in page:
         content = json.loads(row["content"])
         link = None
         if row["snapshot_key"]:
             link = SnapshotLink(
                 key=row["snapshot_key"],
                 sha256=row["snapshot_digest"],
-                url=backend.signed_url(row["snapshot_key"]),
+                url=urls[row["snapshot_key"]],
                 verified=verified[row["id"]],
             )
         entries.append(

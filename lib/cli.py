@@ -105,19 +105,16 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
     broken = 0
     with db.connect() as conn:
-        checks = audit.verify_all(conn)
-        for check in checks:
-            _, rows = audit.verify_chain(conn, check.chain)
-            bad_snapshots = [
-                r["seq"]
-                for r in rows
-                if r["snapshot_key"] and not audit_report.snapshot_ok(r["snapshot_key"], r["snapshot_digest"])
-            ]
+        chains = audit.chains(conn)
+        for chain in chains:
+            check, rows = audit.verify_chain(conn, chain)
+            verified = audit_report.check_snapshots(rows)
+            bad_snapshots = [r["seq"] for r in rows if verified.get(r["id"]) is False]
             ok = check.ok and not bad_snapshots
             broken += not ok
             where = "" if ok else f"  first break: {check.first_break or {'snapshots': bad_snapshots}}"
-            print(f"{'ok    ' if ok else 'BROKEN'} {check.chain}: {check.entries} entries{where}")
-    print(f"{len(checks)} chains, {broken} broken")
+            print(f"{'ok    ' if ok else 'BROKEN'} {chain}: {check.entries} entries{where}")
+    print(f"{len(chains)} chains, {broken} broken")
     return 1 if broken else 0
 
 
@@ -187,7 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 @command("dev")
 def _dev(args: argparse.Namespace) -> int:
-    from lib import auth, db, devserver
+    from lib import auth, devserver
 
     source = "DATABASE_URL" if settings.database_url() else f"embedded PostgreSQL in {settings.data_dir() / 'pg'}"
     print(f"database: {source}")
@@ -202,7 +199,6 @@ def _dev(args: argparse.Namespace) -> int:
         f"  curl -s -H 'Authorization: Bearer {admin}' -X POST {base}/api/auto-planner/plan "
         "-H 'Content-Type: application/json' -d '{}'\n"
     )
-    db.use(None)
     devserver.serve(args.host, args.port)
     return 0
 

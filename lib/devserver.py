@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from lib import routes, settings
-from lib.problems import CONTENT_TYPE as PROBLEM_JSON
+from lib.problems import CONTENT_TYPE, TITLES, Problem
 
 PUBLIC_DIR = settings.ROOT / "public"
 log = logging.getLogger("nofx.devserver")
@@ -26,9 +26,9 @@ log = logging.getLogger("nofx.devserver")
 StartResponse = Callable[..., Any]
 
 
-def _problem(start_response: StartResponse, status: int, title: str, detail: str) -> list[bytes]:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    start_response(f"{status} {title}", [("Content-Type", PROBLEM_JSON), ("Content-Length", str(len(body)))])
+def _problem(start_response: StartResponse, status: int, detail: str) -> list[bytes]:
+    body = json.dumps(Problem(status, detail).document()).encode()
+    start_response(f"{status} {TITLES[status]}", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
     return [body]
 
 
@@ -71,7 +71,7 @@ class DevServer:
         if path == "/api" or path.startswith("/api/"):
             found = routes.resolve(self.routes, path)
             if found is None:
-                return _problem(start_response, 404, "Not Found", f"no function serves {path}")
+                return _problem(start_response, 404, f"no function serves {path}")
             route, params = found
             if params:
                 extra = "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in params.items())
@@ -83,13 +83,13 @@ class DevServer:
 
     def _static(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            return _problem(start_response, 405, "Method Not Allowed", "static files are read-only")
+            return _problem(start_response, 405, "static files are read-only")
         relative = path.lstrip("/") or "index.html"
         target = (self.public_dir / relative).resolve()
         if target.is_dir():
             target = target / "index.html"
         if not target.is_relative_to(self.public_dir) or not target.is_file():
-            return _problem(start_response, 404, "Not Found", f"no file at {path}")
+            return _problem(start_response, 404, f"no file at {path}")
         body = target.read_bytes()
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):

@@ -65,14 +65,13 @@ def _endpoints() -> list[tuple[routes.Route, Endpoint]]:
     return found
 
 
-def _error_codes(op: Operation, route_has_params: bool = False) -> list[int]:
-    codes = {500, 503, 405}
+def _error_codes(op: Operation) -> list[int]:
+    # any operation refuses undeclared query parameters with a 422
+    codes = {500, 503, 405, 422}
     if not (op.public and op.role is None):
         codes |= {401, 403}
     if op.body is not None:
-        codes |= {400, 413, 415, 422}
-    # any operation refuses undeclared query parameters with a 422
-    codes.add(422)
+        codes |= {400, 413, 415}
     if op.method == "POST":
         codes.add(409)
     if op.flag:
@@ -127,11 +126,6 @@ def document() -> dict[str, Any]:
     }
 
 
-def _resolve(refs: dict[Any, Any], model: type[BaseModel], mode: str) -> dict[str, Any]:
-    schema: dict[str, Any] = refs[(model, mode)]
-    return schema
-
-
 def _operation(
     route: routes.Route, ep: Endpoint, op: Operation, refs: dict[Any, Any], schemas: dict[str, Any]
 ) -> dict[str, Any]:
@@ -166,11 +160,11 @@ def _operation(
     responses: dict[str, Any] = {}
     ok: dict[str, Any] = {"description": "success"}
     if op.response is not None:
-        ok["content"] = {"application/json": {"schema": _resolve(refs, op.response, "serialization")}}
+        ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
     responses[str(op.status)] = ok
     for status in op.also:
         responses[str(status)] = {**ok, "description": "success (see the operation's description)"}
-    for code in _error_codes(op, bool(route.params)):
+    for code in _error_codes(op):
         responses[str(code)] = {
             "description": ERROR_TEXT.get(code, "error"),
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -192,6 +186,6 @@ def _operation(
     if op.body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _resolve(refs, op.body, "validation")}},
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
         }
     return operation

@@ -11,7 +11,6 @@ Steps are compact rows ([id, key, stage, status, token, attempts]) so a
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 from uuid import UUID
@@ -50,15 +49,6 @@ def capture_bytes(conn: Any, plan_id: UUID | str) -> bytes:
     return str(row["document"]).encode()
 
 
-def capture(conn: Any, plan_id: UUID | str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(capture_bytes(conn, plan_id))
-    return document
-
-
 def take(conn: Any, plan_id: UUID | str) -> tuple[str, str]:
     """Capture and store; returns (storage key, sha256 digest) for the audit entry."""
-    data = capture_bytes(conn, plan_id)
-    digest = hashlib.sha256(data).hexdigest()
-    key = f"snapshots/{plan_id}/{digest}.json"
-    storage.backend().put(key, data)
-    return key, digest
+    return storage.put_bytes(f"snapshots/{plan_id}", capture_bytes(conn, plan_id))

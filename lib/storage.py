@@ -14,11 +14,13 @@ import hmac
 import json
 import mimetypes
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, quote
 
 from lib import settings
+from lib.problems import CONTENT_TYPE, TITLES, Problem
 
 LOCAL_PREFIX = "/_storage/"
 DEFAULT_TTL = 15 * 60
@@ -28,6 +30,7 @@ class Storage(Protocol):
     def put(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
     def get(self, key: str) -> bytes: ...
     def signed_url(self, key: str, expires_in: int = DEFAULT_TTL) -> str: ...
+    def signed_urls(self, keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str]: ...
 
 
 def _check_key(key: str) -> str:
@@ -55,11 +58,18 @@ class LocalStorage:
         return self._path(key).read_bytes()
 
     def signed_url(self, key: str, expires_in: int = DEFAULT_TTL) -> str:
-        """Relative to the server that answered, unless NOFX_PUBLIC_URL says
-        where it is (a link sent elsewhere must be absolute)."""
+        return self.signed_urls([key], expires_in)[key]
+
+    def signed_urls(self, keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str]:
+        """{key: signed URL} for each distinct key (an HMAC each). Relative to
+        the server that answered, unless NOFX_PUBLIC_URL says where it is (a
+        link sent elsewhere must be absolute)."""
         expires = int(time.time()) + expires_in
-        base = settings.env("NOFX_PUBLIC_URL", "") or ""
-        return f"{base.rstrip('/')}{LOCAL_PREFIX}{quote(_check_key(key))}?expires={expires}&sig={sign(key, expires)}"
+        base = (settings.env("NOFX_PUBLIC_URL", "") or "").rstrip("/")
+        return {
+            key: f"{base}{LOCAL_PREFIX}{quote(_check_key(key))}?expires={expires}&sig={sign(key, expires)}"
+            for key in dict.fromkeys(keys)
+        }
 
 
 class SupabaseStorage:
@@ -83,6 +93,19 @@ class SupabaseStorage:
         answer = self.client.storage.from_(self.bucket).create_signed_url(_check_key(key), expires_in)
         return str(answer.get("signedURL") or answer.get("signedUrl"))
 
+    def signed_urls(self, keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str]:
+        """{key: signed URL} for each distinct key, in one request. A key that
+        cannot be signed (no such object) is an error, as with signed_url."""
+        distinct = [_check_key(key) for key in dict.fromkeys(keys)]
+        if not distinct:
+            return {}
+        answers = self.client.storage.from_(self.bucket).create_signed_urls(distinct, expires_in)
+        urls = {a["path"]: a.get("signedURL") or a.get("signedUrl") for a in answers}
+        missing = [key for key in distinct if not urls.get(key)]
+        if missing:
+            raise FileNotFoundError(f"could not sign {', '.join(missing[:5])}")
+        return {key: str(urls[key]) for key in distinct}
+
 
 _backend: Storage | None = None
 
@@ -100,13 +123,18 @@ def backend() -> Storage:
     return _backend
 
 
-def put_json(key_prefix: str, value: Any) -> tuple[str, str]:
-    """Store a JSON document under its digest; returns (key, sha256 digest)."""
-    data = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+def put_bytes(key_prefix: str, data: bytes) -> tuple[str, str]:
+    """Store a JSON document's bytes as they are, under their digest; returns
+    (key, sha256 digest)."""
     digest = hashlib.sha256(data).hexdigest()
     key = f"{key_prefix.rstrip('/')}/{digest}.json"
     backend().put(key, data)
     return key, digest
+
+
+def put_json(key_prefix: str, value: Any) -> tuple[str, str]:
+    """Store a JSON document (canonical form) under its digest; returns (key, sha256 digest)."""
+    return put_bytes(key_prefix, json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode())
 
 
 # ------------------------------------------------------- local signing ----
@@ -149,11 +177,9 @@ def local_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
             why = "no such object"
     if why is not None:
         status = {"expired": 410, "no such object": 404}.get(why, 403)
-        doc = json.dumps(
-            {"type": "about:blank", "title": "Signed URL rejected", "status": status, "detail": why}
-        ).encode()
+        doc = json.dumps(Problem(status, f"signed URL rejected: {why}").document()).encode()
         start_response(
-            f"{status} Rejected", [("Content-Type", "application/problem+json"), ("Content-Length", str(len(doc)))]
+            f"{status} {TITLES[status]}", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(doc)))]
         )
         return [doc]
     ctype = mimetypes.guess_type(key)[0] or "application/octet-stream"

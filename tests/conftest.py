@@ -193,3 +193,13 @@ def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     monkeypatch.setenv("NOFX_LLM_TIMEOUT_SECONDS", "10")
     yield server
     server.close()
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """SLACK_WEBHOOK_URL pointed at a loopback receiver (tests.support.slack_receiver)."""
+    from tests.support.slack_receiver import running
+
+    with running() as (receiver, url):
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", url)
+        yield receiver

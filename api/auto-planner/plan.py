@@ -24,9 +24,10 @@ app = Endpoint("/api/auto-planner/plan", tags=["planner"])
 )
 def plan(ctx):
     """Plan the backlog: stages, tokens, rollback, gate verdicts; persisted in one transaction."""
-    ctx.after_commit.append(notify.deliver_quietly)  # Slack for a blocked plan, retried by the tick
     key = ctx.request.header("idempotency-key")
     # the transaction is opened when planning is ready to write (a model
     # comparison runs before it, with no transaction held open)
     status, body = planning.create(lambda: ctx.conn, ctx.body, ctx.principal, key)
+    if status == 201 and body.verdict == "block":  # Slack for a blocked plan (queued), retried by the tick
+        ctx.after_commit.append(lambda: notify.deliver_quietly(body.plan.id))
     return Reply(status, body, headers={"Location": f"/api/plans/{body.plan.id}"} if status == 201 else {})

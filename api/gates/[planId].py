@@ -27,5 +27,7 @@ def read(ctx):
 @app.post(role="planner", body=Reevaluation, response=evaluations.GateReport, problems=(404,))
 def rerun(ctx):
     """Evaluate the plan again; a new generation is written and history is kept."""
-    ctx.after_commit.append(notify.deliver_quietly)
-    return reevaluate.reevaluate(ctx.conn, ctx.uuid_param("planId"), ctx.principal, ctx.body.reason)
+    report = reevaluate.reevaluate(ctx.conn, ctx.uuid_param("planId"), ctx.principal, ctx.body.reason)
+    if report.plan_status == "blocked":  # blocked now: Slack was queued, retried by the tick
+        ctx.after_commit.append(lambda: notify.deliver_quietly(report.plan_id))
+    return report

@@ -12,17 +12,8 @@ import pytest
 
 from lib import settings, storage
 from tests.support.events import wait_for_page
-from tests.support.plans import builtin_tool, make_plan
+from tests.support.plans import executed_plan
 from tests.support.wsgi_client import Client
-
-
-def executed_plan(client: Client, tokens, conn, prefix: str) -> str:
-    builtin_tool(conn, f"echo.{prefix}", "echo")
-    body = make_plan(client, tokens["planner"], conn, prefix, {"A": [], "B": ["A"]}, tool=f"echo.{prefix}")
-    plan_id = body["plan"]["id"]
-    r = client.post("/api/auto-planner/execute", json={"plan_id": plan_id}, token=tokens["planner"])
-    assert r.json()["status"] == "completed"
-    return plan_id
 
 
 def test_the_trail_links_every_act_and_verifies(client: Client, tokens, conn) -> None:

@@ -4,10 +4,7 @@ the real endpoints; events; Slack through the outbox to a loopback receiver."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import jsonschema
 import psycopg
@@ -148,33 +145,6 @@ def test_roles_and_unknown_plans(client: Client, tokens) -> None:
     assert client.post(f"/api/gates/{missing}", json={}, token=tokens["planner"]).status == 404
     assert client.post(f"/api/gates/{missing}", json={}, token=tokens["viewer"]).status == 403
     assert client.get("/api/gates/not-a-uuid", token=tokens["viewer"]).status == 422
-
-
-class _Slack(BaseHTTPRequestHandler):
-    answers: ClassVar[list[int]] = []
-    received: ClassVar[list[dict]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        status = self.answers.pop(0) if self.answers else 200
-        if status == 200:
-            self.received.append(body)
-        self.send_response(status)
-        self.end_headers()
-        self.wfile.write(b"ok" if status == 200 else b"unavailable")
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch):
-    _Slack.answers, _Slack.received = [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slack)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXX")
-    yield _Slack
-    server.shutdown()
 
 
 def test_a_blocked_plan_reaches_slack_and_a_failure_is_retried(client: Client, tokens, conn, slack) -> None:

@@ -86,3 +86,13 @@ def make_plan(
 def steps_by_key(client: Client, token: str, plan_id: str) -> dict[str, dict[str, Any]]:
     body = client.get(f"/api/plans/{plan_id}", token=token).json()
     return {s["item_key"].split("-", 1)[1]: s for s in body["steps"]}
+
+
+def executed_plan(client: Client, tokens: dict[str, str], conn: Any, prefix: str) -> str:
+    """A -> B on an echo tool of its own, executed to completion; the plan id."""
+    builtin_tool(conn, f"echo.{prefix}", "echo")
+    body = make_plan(client, tokens["planner"], conn, prefix, {"A": [], "B": ["A"]}, tool=f"echo.{prefix}")
+    plan_id = body["plan"]["id"]
+    r = client.post("/api/auto-planner/execute", json={"plan_id": plan_id}, token=tokens["planner"])
+    assert r.json()["status"] == "completed", r.text
+    return str(plan_id)
