@@ -145,6 +145,10 @@ class Context:
         self.after_commit: list[Callable[[], Any]] = []  # run once the transaction has committed
 
     @property
+    def transaction_open(self) -> bool:
+        return self._conn is not None
+
+    @property
     def conn(self) -> Any:
         """The request's transaction, opened on first use, committed with the response."""
         if self._conn is None:

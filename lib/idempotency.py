@@ -10,9 +10,14 @@ Two modes:
 - atomic (default): the key row is inserted in the request's own transaction.
   A concurrent request with the same key blocks on that row's unique index
   until the first commits, then replays its response: exactly one executes.
-- separate: for handlers that commit in several steps (execute). The key is
-  claimed in its own short transaction; a concurrent duplicate gets 409
-  "in progress" with Retry-After instead of waiting.
+- separate: for handlers that commit in several steps (execute) or do slow
+  work before they write (a plan that asks LLM providers). The key is claimed
+  in its own short transaction, so no transaction is held while the handler
+  works; a concurrent duplicate gets 409 "in progress" with Retry-After
+  instead of waiting. The response is stored in the handler's own
+  transaction when it opened one (it commits with the writes, or neither
+  does), else in a short transaction after it. A claim left `processing` by
+  a process that died is taken over after ABANDONED_AFTER.
 """
 
 from __future__ import annotations
@@ -34,6 +39,19 @@ VALUES (%(scope)s, %(key)s, %(fingerprint)s, 'processing')
 ON CONFLICT (scope, key) DO NOTHING
 RETURNING key
 """
+# longer than any request runs (Vercel stops a function at its maxDuration, 60 s)
+ABANDONED_AFTER = "5 minutes"
+# separate mode: a claim whose request died (never completed, never released)
+# is taken over by the next request under the key
+CLAIM_OR_TAKE_OVER = f"""
+INSERT INTO public.idempotency_keys (scope, key, fingerprint, status)
+VALUES (%(scope)s, %(key)s, %(fingerprint)s, 'processing')
+ON CONFLICT (scope, key) DO UPDATE
+   SET fingerprint = EXCLUDED.fingerprint, created_at = now()
+ WHERE idempotency_keys.status = 'processing'
+   AND idempotency_keys.created_at < now() - interval '{ABANDONED_AFTER}'
+RETURNING key
+"""  # noqa: S608 - ABANDONED_AFTER is a constant
 LOOKUP = """
 SELECT fingerprint, status, response_status, response_headers, response_body
   FROM public.idempotency_keys WHERE scope = %(scope)s AND key = %(key)s
@@ -119,7 +137,7 @@ def run(op: Operation, ctx: Context, key: str, invoke: Callable[[], Reply]) -> R
         return reply
 
     with db.transaction() as conn:
-        claimed = conn.execute(CLAIM, params).fetchone() is not None
+        claimed = conn.execute(CLAIM_OR_TAKE_OVER, params).fetchone() is not None
         existing = None if claimed else conn.execute(LOOKUP, params).fetchone()
     if not claimed:
         return _replay_or_conflict(existing, params["fingerprint"])
@@ -129,6 +147,9 @@ def run(op: Operation, ctx: Context, key: str, invoke: Callable[[], Reply]) -> R
         with db.transaction() as conn:
             conn.execute(RELEASE, params)
         raise
+    if 200 <= reply.status < 300 and ctx.transaction_open:
+        ctx.conn.execute(COMPLETE, _store_args(reply, params))  # commits with the handler's writes
+        return reply
     with db.transaction() as conn:
         if 200 <= reply.status < 300:
             conn.execute(COMPLETE, _store_args(reply, params))

@@ -19,6 +19,7 @@ app = Endpoint("/api/auto-planner/plan", tags=["planner"])
     response=planning.PlanCreated,
     status=201,
     max_body=8 << 20,
+    idempotency="separate",  # no transaction held while LLM providers answer; a duplicate gets 409 meanwhile
     problems=(422,),
     also=(200,),  # an open plan for the same input was returned, or a dry run
 )

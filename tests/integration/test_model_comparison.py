@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,6 +17,7 @@ import genai_prices
 import pytest
 from genai_prices import Usage, calc_price
 
+from lib import auth
 from lib.llm import store
 from tests.support.backlog import seed_backlog
 from tests.support.llm_server import Reply
@@ -367,3 +371,73 @@ def test_viewers_read_comparisons_and_nobody_writes_them(client: Client, tokens,
         "cost_note) VALUES (%s, 'openai', 'forged', 100, true, repeat('a', 64), 1, 'x')"
     )
     assert attempt(database_url, "admin", insert, (body["plan"]["id"],))[0] is False
+
+
+def test_an_idempotency_key_holds_no_transaction_while_the_models_answer(client: Client, tokens, conn, llm) -> None:
+    p = "mc-key"
+    seed_backlog(conn, p, DEPS)
+    good = answer(p, [["A", "E"], ["B", "C"], ["D"]])
+    llm.script("openai", Reply(text=good, delay_s=1.5))
+    llm.script("anthropic", Reply(text=good, delay_s=1.5))
+    key = f"mc-{uuid.uuid4()}"
+    body = {"pack_ids": [p], "options": {"compare_models": [GPT, CLAUDE]}}
+    first: list = []
+
+    def send() -> None:
+        first.append(client.post(PLAN, json=body, token=tokens["planner"], headers={"idempotency-key": key}))
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    deadline = time.monotonic() + 5
+    while not llm.seen() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert llm.seen(), "the providers were never asked"
+
+    # while the providers answer: the claim is committed (visible elsewhere), no
+    # transaction of the request is open, and a duplicate is told to come back
+    claim = conn.execute("SELECT status FROM idempotency_keys WHERE key = %s", (key,)).fetchone()
+    assert claim is not None and claim["status"] == "processing"
+    idle = conn.execute(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+        "AND state LIKE 'idle in transaction%%'"
+    ).fetchone()["n"]
+    assert idle == 0
+    started = time.monotonic()
+    duplicate = client.post(PLAN, json=body, token=tokens["planner"], headers={"idempotency-key": key})
+    assert duplicate.status == 409 and duplicate.header("retry-after") == "2", duplicate.text
+    assert time.monotonic() - started < 1.0  # answered at once, not after the first finished
+
+    worker.join(10)
+    (done,) = first
+    assert done.status == 201, done.text
+    replay = client.post(PLAN, json=body, token=tokens["planner"], headers={"idempotency-key": key})
+    assert replay.status == 201 and replay.header("idempotent-replayed") == "true"
+    assert replay.json()["plan"]["id"] == done.json()["plan"]["id"]
+    assert len(llm.seen()) == 2  # the replay asked nobody
+    stored = conn.execute("SELECT status FROM idempotency_keys WHERE key = %s", (key,)).fetchone()
+    assert stored["status"] == "completed"
+
+
+def test_a_claim_abandoned_by_a_dead_request_is_taken_over(client: Client, tokens, conn, llm) -> None:
+    p = "mc-dead"
+    seed_backlog(conn, p, DEPS)
+    key = f"dead-{uuid.uuid4()}"
+    scope = f"{auth.authenticate('Bearer ' + tokens['planner']).subject}|POST {PLAN}"
+    conn.execute(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, status, created_at) "
+        "VALUES (%s, %s, 'from-a-request-that-died', 'processing', now() - interval '6 minutes')",
+        (scope, key),
+    )
+    r = client.post(PLAN, json={"pack_ids": [p]}, token=tokens["planner"], headers={"idempotency-key": key})
+    assert r.status == 201, r.text
+    row = conn.execute("SELECT status, response_status FROM idempotency_keys WHERE key = %s", (key,)).fetchone()
+    assert (row["status"], row["response_status"]) == ("completed", 201)
+
+    # a claim that is recent is a request still running: 409, nothing taken over
+    fresh = f"busy-{uuid.uuid4()}"
+    conn.execute(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, status) VALUES (%s, %s, 'x', 'processing')",
+        (scope, fresh),
+    )
+    busy = client.post(PLAN, json={"pack_ids": [p]}, token=tokens["planner"], headers={"idempotency-key": fresh})
+    assert busy.status == 409
