@@ -546,9 +546,16 @@ CONTEXT_COLUMNS = """
 """
 
 
-def _view(conn: Any, row: dict[str, Any], now: datetime, url_ttl: int = storage.DEFAULT_TTL) -> ApprovalView:
+def _view(
+    conn: Any,
+    row: dict[str, Any],
+    now: datetime,
+    url_ttl: int = storage.DEFAULT_TTL,
+    urls: dict[str, str] | None = None,
+) -> ApprovalView:
     """The approval as the API shows it; `row` carries CONTEXT_COLUMNS when the
-    caller read them with it, else they are read here."""
+    caller read them with it, else they are read here. `urls`: its artifacts'
+    links when the caller signed a page of them at once."""
     context = (
         row
         if "history" in row
@@ -559,10 +566,11 @@ def _view(conn: Any, row: dict[str, Any], now: datetime, url_ttl: int = storage.
     )
     plan, step = context["plan"], context["step"]
     history = [{**h, "occurred_at": datetime.fromisoformat(h["occurred_at"])} for h in context["history"]]
-    backend = storage.backend()
+    if urls is None:
+        urls = storage.backend().signed_urls([a["key"] for a in row["artifacts"] or []], url_ttl)
     expires = now + timedelta(seconds=url_ttl)
     artifacts = [
-        Artifact(name=a["name"], url=backend.signed_url(a["key"], url_ttl), expires_at=expires, sha256=a.get("sha256"))
+        Artifact(name=a["name"], url=urls[a["key"]], expires_at=expires, sha256=a.get("sha256"))
         for a in row["artifacts"] or []
     ]
     return ApprovalView(
@@ -597,7 +605,9 @@ def queue(conn: Any, status: str | None, plan_id: UUID | None, limit: int) -> Ap
         "ORDER BY requested_at, id LIMIT %(limit)s",
         {"status": status, "plan": plan_id, "limit": limit},
     ).fetchall()
-    return ApprovalQueue(approvals=[_view(conn, r, now) for r in rows])
+    # every artifact link of the page signed at once (one request on Supabase)
+    urls = storage.backend().signed_urls([a["key"] for r in rows for a in r["artifacts"] or []])
+    return ApprovalQueue(approvals=[_view(conn, r, now, urls=urls) for r in rows])
 
 
 def queue_one(conn: Any, approval_id: UUID) -> ApprovalView:

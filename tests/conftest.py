@@ -9,7 +9,9 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -203,3 +205,30 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     with running() as (receiver, url):
         monkeypatch.setenv("SLACK_WEBHOOK_URL", url)
         yield receiver
+
+
+@pytest.fixture
+def storage_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Count the storage backend's reads and signings (the real ones still run)."""
+    from lib import storage
+
+    backend = storage.backend()
+    calls: dict[str, Any] = {"get": Counter(), "signed_urls": [], "signed_url": 0}
+    real_get, real_signed_urls, real_signed_url = backend.get, backend.signed_urls, backend.signed_url
+
+    def get(key: str) -> bytes:
+        calls["get"][key] += 1
+        return real_get(key)
+
+    def signed_urls(keys: Any, expires_in: int = storage.DEFAULT_TTL) -> dict[str, str]:
+        calls["signed_urls"].append(list(keys))
+        return real_signed_urls(keys, expires_in)
+
+    def signed_url(key: str, expires_in: int = storage.DEFAULT_TTL) -> str:
+        calls["signed_url"] += 1
+        return real_signed_url(key, expires_in)
+
+    monkeypatch.setattr(backend, "get", get)
+    monkeypatch.setattr(backend, "signed_urls", signed_urls)
+    monkeypatch.setattr(backend, "signed_url", signed_url)
+    return calls

@@ -10,36 +10,9 @@ import json
 from collections import Counter
 from typing import Any
 
-import pytest
-
 from lib import audit, cli, settings, snapshots, storage
 from tests.support.plans import executed_plan
 from tests.support.wsgi_client import Client
-
-
-@pytest.fixture
-def storage_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Count the backend's reads and signings (the real ones still run)."""
-    backend = storage.backend()
-    calls: dict[str, Any] = {"get": Counter(), "signed_urls": [], "signed_url": 0}
-    real_get, real_signed_urls, real_signed_url = backend.get, backend.signed_urls, backend.signed_url
-
-    def get(key: str) -> bytes:
-        calls["get"][key] += 1
-        return real_get(key)
-
-    def signed_urls(keys: Any, expires_in: int = storage.DEFAULT_TTL) -> dict[str, str]:
-        calls["signed_urls"].append(list(keys))
-        return real_signed_urls(keys, expires_in)
-
-    def signed_url(key: str, expires_in: int = storage.DEFAULT_TTL) -> str:
-        calls["signed_url"] += 1
-        return real_signed_url(key, expires_in)
-
-    monkeypatch.setattr(backend, "get", get)
-    monkeypatch.setattr(backend, "signed_urls", signed_urls)
-    monkeypatch.setattr(backend, "signed_url", signed_url)
-    return calls
 
 
 def test_a_repeated_snapshot_is_fetched_once_and_each_entry_checked(

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 import uuid
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
@@ -289,3 +289,17 @@ def test_require_approval_as_a_decorator(client: Client, tokens, conn, database_
         assert decide(client, waiting.value.approval_id, tokens["approver"]).status == 200
         assert deploy(call).output == {"deployed": True}
         assert runs == [step["idempotency_token"]]
+
+
+def test_the_queue_signs_its_page_of_links_at_once(client: Client, tokens, conn, storage_calls) -> None:
+    first, _ = paused_plan(client, tokens, conn, "aqb1")
+    second, _ = paused_plan(client, tokens, conn, "aqb2")
+    storage_calls["signed_urls"].clear()
+    queue = client.get("/api/approvals?status=pending&limit=500", token=tokens["viewer"]).json()["approvals"]
+    mine = [a for a in queue if a["plan"]["id"] in (first, second)]
+    assert len(mine) == 2 and all(a["artifacts"] for a in mine)
+    assert len(storage_calls["signed_urls"]) == 1 and storage_calls["signed_url"] == 0
+    linked = {unquote(urlsplit(a["artifacts"][0]["url"]).path.removeprefix("/_storage/")) for a in mine}
+    assert linked <= set(storage_calls["signed_urls"][0])
+    opened = client.get(mine[0]["artifacts"][0]["url"])
+    assert opened.status == 200 and json.loads(opened.body)["approval_id"] == mine[0]["id"]
