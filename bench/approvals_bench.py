@@ -1,7 +1,8 @@
 """Approvals: decision latency (p50, p99) and throughput with 16 concurrent
 clients over HTTP against the local dev server (its own process), beside the
 raw rate of the same row-locked UPDATE issued directly through psycopg, in
-the same run.
+the same run. Beside them, the HTTP stack's own ceiling: the same clients
+calling GET /api/health (one trivial query) on the same server.
 
     python -m bench.approvals_bench [decisions]
 """
@@ -78,6 +79,17 @@ def http_decisions(host: str, port: int, approval_ids: list[str]) -> tuple[list[
     return latencies, elapsed, sum(1 for s in statuses if s != 200)
 
 
+def http_ceiling(host: str, port: int, calls: int) -> tuple[list[float], float]:
+    """What the server does with nothing to decide: one trivial query per request."""
+    latencies, elapsed, _ = fan_out(
+        CLIENTS,
+        range(calls),
+        lambda: http.client.HTTPConnection(host, port, timeout=60),
+        lambda conn, _: request(host, port, "GET", "/api/health", conn=conn),
+    )
+    return latencies, elapsed
+
+
 def raw_updates(url: str, approval_ids: list[str]) -> tuple[list[float], float]:
     """The floor: the same row lock and UPDATE, straight through psycopg."""
 
@@ -102,6 +114,7 @@ def run(decisions: int = 1000) -> dict[str, Any]:
         through_http, direct = ids[:decisions], ids[decisions:]
         with dev_server(url, threads=CLIENTS) as (host, port):
             lat, elapsed, errors = http_decisions(host, port, through_http)
+            health_lat, health_elapsed = http_ceiling(host, port, decisions)
         raw_lat, raw_elapsed = raw_updates(url, direct)
         db.use(None)
     return {
@@ -111,6 +124,9 @@ def run(decisions: int = 1000) -> dict[str, Any]:
         "http_p50_ms": median_ms(lat),
         "http_p99_ms": percentile(lat, 0.99) * 1000,
         "http_rate": decisions / elapsed,
+        "health_p50_ms": median_ms(health_lat),
+        "health_p99_ms": percentile(health_lat, 0.99) * 1000,
+        "health_rate": decisions / health_elapsed,
         "raw_p50_ms": median_ms(raw_lat),
         "raw_p99_ms": percentile(raw_lat, 0.99) * 1000,
         "raw_rate": decisions / raw_elapsed,
@@ -124,6 +140,8 @@ def table(r: dict[str, Any]) -> str:
             "| --- | ---: | ---: | ---: | ---: |",
             f"| POST /api/approvals/:id over HTTP ({r['clients']} clients) | {r['decisions']:,} | "
             f"{r['http_p50_ms']:.1f} ms | {r['http_p99_ms']:.1f} ms | {r['http_rate']:.0f}/s |",
+            f"| GET /api/health over HTTP, the stack's ceiling ({r['clients']} clients) | {r['decisions']:,} | "
+            f"{r['health_p50_ms']:.1f} ms | {r['health_p99_ms']:.1f} ms | {r['health_rate']:.0f}/s |",
             f"| raw row-locked UPDATE via psycopg ({r['clients']} clients) | {r['decisions']:,} | "
             f"{r['raw_p50_ms']:.1f} ms | {r['raw_p99_ms']:.1f} ms | {r['raw_rate']:.0f}/s |",
             f"| ratio (HTTP / raw throughput) | | | | {100 * r['http_rate'] / r['raw_rate']:.0f}% |",

@@ -285,13 +285,16 @@ def cancel_all(conn: Any, plan_id: Any, reason: str, actor: str, step_id: Any = 
         cancel(conn, approval, reason, actor)
 
 
-def _step(conn: Any, step_id: Any) -> dict[str, Any]:
-    row: dict[str, Any] = conn.execute(
-        "SELECT id, plan_id, backlog_item_id, item_key, title, pack_id, tool_id, inputs, idempotency_token, status, "
-        "approval_round FROM public.plan_steps WHERE id = %s",
-        (step_id,),
-    ).fetchone()
-    return row
+# A decision's locking read: the approval with the plan and step it approves
+# (as JSON, for the digest and the audit entry), in one statement.
+LOCK_WITH_TARGET = f"""
+SELECT {APPROVAL_COLUMNS},
+  (SELECT row_to_json(p) FROM (SELECT id, version, status, input_fingerprint, policy_version
+                                 FROM public.plans WHERE id = a.plan_id) p) AS target_plan,
+  (SELECT row_to_json(s) FROM (SELECT id, backlog_item_id, pack_id, tool_id, inputs, idempotency_token,
+                                      approval_round FROM public.plan_steps WHERE id = a.step_id) s) AS target_step
+  FROM public.approvals a WHERE a.id = %s FOR UPDATE OF a
+"""  # noqa: S608 - constants only
 
 
 # --------------------------------------------------- the executor's check ----
@@ -622,9 +625,12 @@ def decide(
 ) -> tuple[int, Any, bool]:
     """Apply one decision under the row lock. Returns (status, body, commit):
     200 with the approval; 409 with the standing decision; 410 for an
-    expired request (recorded as a denial, so the reply still commits)."""
+    expired request (recorded as a denial, so the reply still commits).
+
+    Statements are counted here: a decision is the busiest write of the
+    approvals flow, and each statement costs a round trip and a plan."""
     now = datetime.now(UTC)
-    row = _by_id(conn, approval_id, lock=True)
+    row = conn.execute(LOCK_WITH_TARGET, (approval_id,)).fetchone()
     if row is None:
         raise not_found("approval", approval_id)
     actor, actor_sub = _actor(principal, body)
@@ -632,18 +638,12 @@ def decide(
         expire(conn, row, noticed_by=actor, source=_source(principal, client), details={"late_decision": body.decision})
         return (
             410,
-            _problem(
-                410,
-                "this approval expired; it counts as a denial",
-                "approval-expired",
-                _view(conn, _by_id(conn, approval_id) or row, now),
-            ),
+            _problem(410, "this approval expired; it counts as a denial", "approval-expired", _fresh(conn, row, now)),
             True,
         )
     if row["status"] != "pending":
         return 409, _problem(409, f"already decided: {row['status']}", "approval-decided", _view(conn, row, now)), False
-    plan = _plan(conn, row["plan_id"])
-    step = _step(conn, row["step_id"]) if row["step_id"] else None
+    plan, step = row["target_plan"], row["target_step"]
     if _target(plan, step)[1] != row["digest"]:
         cancel(conn, row, "what it approves changed (plan version, inputs or policy) since it was asked", actor)
         return (
@@ -652,40 +652,40 @@ def decide(
                 409,
                 "what this approval was asked for has changed; it was cancelled and will be asked anew",
                 "approval-stale",
-                _view(conn, _by_id(conn, approval_id) or row, now),
+                _fresh(conn, row, now),
             ),
             True,
         )
     _authorize(principal, row, actor, actor_sub, body)
     source = _source(principal, client)
-    voted = conn.execute(
-        # one vote per person and request: the partial unique index decides
-        "INSERT INTO public.approval_events (approval_id, event, actor, actor_sub, actor_role, source, reason, digest, "
-        "webhook_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (approval_id, actor) WHERE event IN ('approve', 'deny') DO NOTHING RETURNING id",
-        (
-            row["id"],
-            body.decision,
-            actor,
-            actor_sub,
-            principal.role,
-            source,
-            body.reason,
-            row["digest"],
-            principal.claims.get("webhook_id"),
-        ),
+    vote = conn.execute(
+        # one vote per person and request: the partial unique index decides.
+        # The count beside it sees the votes before this one.
+        "WITH vote AS (INSERT INTO public.approval_events (approval_id, event, actor, actor_sub, actor_role, source, "
+        "reason, digest, webhook_id) VALUES (%(id)s, %(decision)s, %(actor)s, %(sub)s, %(role)s, %(source)s, "
+        "%(reason)s, %(digest)s, %(webhook)s) "
+        "ON CONFLICT (approval_id, actor) WHERE event IN ('approve', 'deny') DO NOTHING RETURNING id) "
+        "SELECT (SELECT id FROM vote) AS id, (SELECT count(DISTINCT actor) FROM public.approval_events "
+        "WHERE approval_id = %(id)s AND event = 'approve') AS earlier_approvals",
+        {
+            "id": row["id"],
+            "decision": body.decision,
+            "actor": actor,
+            "sub": actor_sub,
+            "role": principal.role,
+            "source": source,
+            "reason": body.reason,
+            "digest": row["digest"],
+            "webhook": principal.claims.get("webhook_id"),
+        },
     ).fetchone()
-    if voted is None:
+    if vote["id"] is None:
         raise Problem(409, f"{actor} has already decided on this approval", type="approval-already-voted")
     if body.decision == "deny":
         _finish(conn, row, "denied", body.reason or "", actor)
         _refuse(conn, row, "denied", body.reason or "", actor)
     else:
-        votes = conn.execute(
-            "SELECT count(DISTINCT actor) AS n FROM public.approval_events "
-            "WHERE approval_id = %s AND event = 'approve'",
-            (row["id"],),
-        ).fetchone()["n"]
+        votes = vote["earlier_approvals"] + 1
         if votes >= row["required_approvals"]:
             _finish(conn, row, "approved", body.reason, actor)
             _grant(conn, row, plan, actor)
@@ -714,18 +714,16 @@ def decide(
         details={"approval_id": str(row["id"]), "reason": body.reason, "source": source, "digest": row["digest"]},
         snapshot=True,
     )
-    fresh = _by_id(conn, approval_id)
-    assert fresh is not None
-    return 200, _view(conn, fresh, now), True
+    return 200, _fresh(conn, row, now), True
 
 
-def _plan(conn: Any, plan_id: Any) -> dict[str, Any]:
-    row: dict[str, Any] = conn.execute(
-        "SELECT id, version, title, status, verdict, input_fingerprint, policy_version, created_by, created_by_sub, "
-        "executed_by, executed_by_sub, pack_ids FROM public.plans WHERE id = %s",
-        (plan_id,),
+def _fresh(conn: Any, row: dict[str, Any], now: datetime) -> ApprovalView:
+    """The approval as this transaction left it, with its context, in one read."""
+    fresh = conn.execute(
+        f"SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS} FROM public.approvals a WHERE a.id = %s",  # noqa: S608
+        (row["id"],),
     ).fetchone()
-    return row
+    return _view(conn, fresh, now)
 
 
 def _actor(principal: Any, body: DecisionRequest) -> tuple[str, str | None]:

@@ -90,7 +90,11 @@ def test_snapshots_are_stored_by_their_digest(client: Client, tokens, conn) -> N
     key, digest = snapshots.take(conn, plan_id)
     data = storage.backend().get(key)
     assert key == f"snapshots/{plan_id}/{digest}.json" and hashlib.sha256(data).hexdigest() == digest
-    assert json.loads(data)["plan"]["id"] == plan_id
+    document = json.loads(data)
+    assert document["plan"]["id"] == plan_id
+    # the compact step rows say what they hold, as the Python side names it
+    assert document["steps_columns"] == snapshots.STEP_COLUMNS
+    assert document["steps"] and all(len(row) == len(snapshots.STEP_COLUMNS) for row in document["steps"])
     assert storage.put_bytes(f"snapshots/{plan_id}", data) == (key, digest)
 
 
