@@ -703,6 +703,10 @@ def decide(
                     "required": row["required_approvals"],
                 },
             )
+    view = _fresh(conn, row, now)
+    # Last, so the plan's audit chain (one row lock per plan, held to the
+    # commit) is held for as short a time as possible: decisions on steps of
+    # one plan queue there.
     audit.record(
         conn,
         actor=principal if principal.source != "webhook" else actor,
@@ -714,7 +718,7 @@ def decide(
         details={"approval_id": str(row["id"]), "reason": body.reason, "source": source, "digest": row["digest"]},
         snapshot=True,
     )
-    return 200, _fresh(conn, row, now), True
+    return 200, view, True
 
 
 def _fresh(conn: Any, row: dict[str, Any], now: datetime) -> ApprovalView:
