@@ -9,8 +9,10 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
+
+from tests.support.loopback import LoopbackServer
 
 
 class SlackReceiver(BaseHTTPRequestHandler):
@@ -37,7 +39,7 @@ class SlackReceiver(BaseHTTPRequestHandler):
 def running() -> Iterator[tuple[type[SlackReceiver], str]]:
     """The receiver (its state reset) and its webhook URL, while it runs."""
     SlackReceiver.answers, SlackReceiver.received, SlackReceiver.during = [], [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlackReceiver)
+    server = LoopbackServer(("127.0.0.1", 0), SlackReceiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield SlackReceiver, f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXX"
