@@ -9,7 +9,7 @@ members are reported and the rest of the plan is still built.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -29,14 +29,34 @@ class DependencyGraph:
 
     def adjacency(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         """(predecessors, successors) of `dag` as plain lists: the scheduling
-        loops read them a few hundred thousand times, faster than graph views."""
+        loops read them a few hundred thousand times, faster than graph views.
+        Each list is in the order networkx keeps (ties in the critical path
+        depend on it)."""
         assert self.dag is not None
-        preds: dict[str, list[str]] = {n: [] for n in self.dag}
-        succs: dict[str, list[str]] = {n: [] for n in self.dag}
-        for u, v in self.dag.edges:
-            preds[v].append(u)
+        if self.dag is not self.graph:  # cycles set aside: the DAG's own edges
+            edges: Iterable[tuple[str, str]] = self.dag.edges
+        else:  # the same edges as the graph's, read from the items without its views
+            edges = _edges(self.items)
+        succs: dict[str, list[str]] = {n: [] for n in self.items}
+        for u, v in edges:
             succs[u].append(v)
+        preds: dict[str, list[str]] = {n: [] for n in self.items}
+        for u, out in succs.items():  # networkx lists a node's predecessors in node order
+            for v in out:
+                preds[v].append(u)
         return preds, succs
+
+
+def _edges(items: Mapping[str, BacklogItem]) -> Iterator[tuple[str, str]]:
+    """(dependency, item) for each dependency inside the plan, once each, in
+    the order the graph is built in."""
+    for item_id, item in items.items():
+        deps = item.depends_on
+        if len(deps) > 1:
+            deps = list(dict.fromkeys(deps))  # a repeated dependency is one edge
+        for dep_id in deps:
+            if dep_id in items:
+                yield dep_id, item_id
 
 
 def select(
@@ -75,9 +95,7 @@ def build(backlog: Mapping[str, BacklogItem], selected_ids: Iterable[str] | None
     items, issues, pulled_in = select(backlog, selected_ids)
     graph = nx.DiGraph()
     graph.add_nodes_from(items)
-    graph.add_edges_from(
-        (dep_id, item_id) for item_id, item in items.items() for dep_id in item.depends_on if dep_id in items
-    )
+    graph.add_edges_from(_edges(items))
     result = DependencyGraph(items=items, graph=graph, issues=issues, pulled_in=pulled_in, dag=graph)
     try:  # one pass both orders the DAG and proves it acyclic
         result.generations = [list(g) for g in nx.topological_generations(graph)]
