@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib import approvals, audit, db, events, plan_status, settings
+from lib import approvals, audit, db, events, overrides, plan_status, settings
 from lib.executor import tools as toolbox
 from lib.plan_status import RUNNABLE as RUNNABLE_PLAN
 from lib.plan_status import TERMINAL as TERMINAL_PLAN
@@ -265,7 +265,9 @@ def run_step(plan: dict[str, Any], step: dict[str, Any], tool: Tool | None, dead
 
 
 def record(plan_id: Any, run: StepRun) -> str:
-    """Write a step's result; returns 'succeeded', 'failed', 'waiting', 'denied' or 'lost'."""
+    """Write a step's result; returns 'succeeded', 'failed', 'waiting', 'denied',
+    'lost', or 'undo' (it succeeded, but an admin has ordered the plan rolled
+    back since it started: the caller undoes it)."""
     step = run.step
     with db.transaction() as conn:
         plan = _plan(conn, plan_id, lock=True)
@@ -322,6 +324,10 @@ def record(plan_id: Any, run: StepRun) -> str:
             },
         )
         _audit_step(conn, plan, step, kind, {"duration_ms": run.duration_ms, "error": run.error, "cost_usd": cost})
+        if ok and overrides.rollback_ordered(conn, plan_id):
+            # the plan row lock orders this against the rollback's read of
+            # the succeeded steps: it may or may not have seen this one
+            return "undo"
         return "succeeded" if ok else "failed"
 
 
@@ -408,47 +414,8 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
             (plan_id,),
         ).fetchall()
     for step in done:
-        undo = step["rollback"] or {}
-        error = None
-        if undo.get("action") == "run_tool":
-            tool = tools.get(undo.get("tool_id", step["tool_id"]))
-            try:
-                if tool is None:
-                    raise toolbox.ToolFailed(f"rollback tool {undo.get('tool_id')} is not in the registry")
-                toolbox.implementation(tool)(
-                    toolbox.ToolCall(
-                        plan=plan,
-                        step=step,
-                        tool=tool,
-                        inputs=undo.get("inputs", {}),
-                        token=undo.get("idempotency_token", step["idempotency_token"] + "-rollback"),
-                        deadline=deadline,
-                    )
-                )
-            except Exception as exc:  # noqa: BLE001 - report where the undo stopped
-                error = f"{type(exc).__name__}: {exc}"
-        elif undo.get("action") not in ("none", None):
-            error = f"no rollback instructions: {undo.get('reason', 'missing')}"
-        with db.transaction() as conn:
-            if error is not None:
-                plan_status.change(
-                    conn, plan["id"], "failed", f"rollback stopped at {step['item_key']}: {error}", "plan.failed"
-                )
-                audit.record(
-                    conn,
-                    actor=actor,
-                    action="plan.rollback_failed",
-                    plan_id=plan_id,
-                    step_id=step["id"],
-                    details={"error": error},
-                    snapshot=True,
-                )
-                return "failed"
-            conn.execute(
-                "UPDATE public.plan_steps SET status = 'rolled_back', updated_at = now() WHERE id = %s", (step["id"],)
-            )
-            events.emit(conn, "step.rolled_back", plan_id, {"step_id": str(step["id"]), "item_key": step["item_key"]})
-            _audit_step(conn, plan, step, "step.rolled_back", {"reason": reason})
+        if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
+            return "failed"
     with db.transaction() as conn:
         plan_status.change(conn, plan["id"], "rolled_back", reason, "plan.rolled_back", {"undone": len(done)})
         audit.record(
@@ -461,6 +428,74 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
             snapshot=True,
         )
     return "rolled_back"
+
+
+def _undo_step(
+    plan: dict[str, Any], step: dict[str, Any], tools: dict[str, Tool], actor: Any, reason: str, deadline: float
+) -> str | None:
+    """Run one succeeded step's undo and record it; returns what stopped it.
+    A step may be undone from two places (the rollback's list, and the worker
+    whose step finished after that list was read): the undo call carries the
+    step's rollback idempotency key, and only the first to move the step from
+    succeeded to rolled_back records it."""
+    undo = step["rollback"] or {}
+    error = None
+    if undo.get("action") == "run_tool":
+        tool = tools.get(undo.get("tool_id", step["tool_id"]))
+        try:
+            if tool is None:
+                raise toolbox.ToolFailed(f"rollback tool {undo.get('tool_id')} is not in the registry")
+            toolbox.implementation(tool)(
+                toolbox.ToolCall(
+                    plan=plan,
+                    step=step,
+                    tool=tool,
+                    inputs=undo.get("inputs", {}),
+                    token=undo.get("idempotency_token", step["idempotency_token"] + "-rollback"),
+                    deadline=deadline,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - report where the undo stopped
+            error = f"{type(exc).__name__}: {exc}"
+    elif undo.get("action") not in ("none", None):
+        error = f"no rollback instructions: {undo.get('reason', 'missing')}"
+    with db.transaction() as conn:
+        if error is not None:
+            plan_status.change(
+                conn, plan["id"], "failed", f"rollback stopped at {step['item_key']}: {error}", "plan.failed"
+            )
+            audit.record(
+                conn,
+                actor=actor,
+                action="plan.rollback_failed",
+                plan_id=plan["id"],
+                step_id=step["id"],
+                details={"error": error},
+                snapshot=True,
+            )
+            return error
+        undone = conn.execute(
+            "UPDATE public.plan_steps SET status = 'rolled_back', updated_at = now() "
+            "WHERE id = %s AND status = 'succeeded' RETURNING id",
+            (step["id"],),
+        ).fetchone()
+        if undone is not None:
+            events.emit(
+                conn, "step.rolled_back", plan["id"], {"step_id": str(step["id"]), "item_key": step["item_key"]}
+            )
+            _audit_step(conn, plan, step, "step.rolled_back", {"reason": reason})
+    return None
+
+
+def _undo_late(plan_id: Any, step: dict[str, Any], deadline: float) -> None:
+    """A step that succeeded after an admin ordered its plan rolled back (it
+    was running when the rollback read the succeeded steps): undo it too."""
+    with db.transaction() as conn:
+        plan = _plan(conn, plan_id)
+        tools = _tools(conn)
+    assert plan is not None
+    reason = "the plan was ordered rolled back while this step ran"
+    _undo_step(plan, step, tools, "executor", reason, max(deadline, time.monotonic() + 30))
 
 
 # ----------------------------------------------------------------- advance ----
@@ -491,7 +526,9 @@ def advance(plan_id: Any, budget_seconds: float) -> Outcome:
                 run = future.result()
                 state = record(plan_id, run)
                 outcome.ran += 1
-                if state == "succeeded":
+                if state == "undo":
+                    _undo_late(plan_id, run.step, deadline)
+                if state in ("succeeded", "undo"):
                     outcome.succeeded += 1
                 elif state == "failed":
                     outcome.failed += 1

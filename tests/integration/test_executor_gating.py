@@ -1,14 +1,18 @@
 """What the executor must never run: a warn plan before its plan approval,
 steps leased in a claim that then finds an approval expired, steps of a plan
-an admin ordered rolled back, and an independent step starved by a crowd of
+an admin ordered rolled back (and a step that finishes while they are undone
+must be undone too), and an independent step starved by a crowd of
 steps waiting for approval. Real PostgreSQL, the real executor."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 from lib import auth, db
 from lib.executor import runner
 from lib.overrides import OverrideRequest, apply
-from tests.support.plans import builtin_tool, make_plan, steps_by_key
+from tests.support.plans import builtin_tool, make_plan, steps_by_key, webhook_tool
 from tests.support.wsgi_client import Client
 
 EXECUTE = "/api/auto-planner/execute"
@@ -104,6 +108,45 @@ def test_a_plan_ordered_rolled_back_runs_no_further_step(client: Client, tokens,
 
     assert runner.roll_back(plan_id, "test", "bad release", runner.time.monotonic() + 30) == "rolled_back"
     assert statuses(client, tokens["viewer"], plan_id) == {"A": "rolled_back", "B": "pending"}
+
+
+def test_a_step_that_finishes_while_the_plan_rolls_back_is_undone_too(
+    client: Client, tokens, conn, tool_server
+) -> None:
+    webhook_tool(conn, "hook.egl", tool_server.url, mutating=True, rollback={"inputs": {"undo": "{{inputs.target}}"}})
+    body = make_plan(client, tokens["planner"], conn, "egl", {"A": [], "B": []}, tool="hook.egl")
+    plan_id = body["plan"]["id"]
+    ids = {s["item_key"].split("-", 1)[1]: s["id"] for s in body["steps"]}
+    token = {s["item_key"].split("-", 1)[1]: s["idempotency_token"] for s in body["steps"]}
+    # A has run; B is running in another invocation, its tool slow to answer
+    conn.execute("UPDATE plan_steps SET status = 'succeeded', attempts = 1 WHERE id = %s", (ids["A"],))
+    conn.execute("UPDATE plans SET status = 'executing' WHERE id = %s", (plan_id,))
+    tool_server.delay = 0.6
+    worker = threading.Thread(target=runner.advance, args=(plan_id, 10))
+    worker.start()
+    deadline = time.monotonic() + 5
+    while not tool_server.calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [c["key"] for c in tool_server.calls] == [token["B"]]
+
+    admin = auth.authenticate(f"Bearer {tokens['admin']}")
+    with db.transaction() as tx:
+        assert apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)[1]
+    # the undo reads the succeeded steps while B is still running: only A
+    assert runner.roll_back(plan_id, "test", "bad release", time.monotonic() + 30) == "rolled_back"
+    worker.join(10)
+    assert not worker.is_alive()
+
+    # B finished after the undo read its list: its own worker undid it
+    assert statuses(client, tokens["viewer"], plan_id) == {"A": "rolled_back", "B": "rolled_back"}
+    assert plan_status(conn, plan_id) == "rolled_back"
+    assert sorted(c["key"] for c in tool_server.calls if c["key"].endswith("-rollback")) == sorted(
+        [token["A"] + "-rollback", token["B"] + "-rollback"]
+    )
+    entries = conn.execute(
+        "SELECT step_id::text AS step_id FROM audit_log WHERE plan_id = %s AND action = 'step.rolled_back'", (plan_id,)
+    ).fetchall()
+    assert sorted(e["step_id"] for e in entries) == sorted([ids["A"], ids["B"]])  # each undo audited once
 
 
 def test_steps_waiting_for_approval_do_not_starve_a_runnable_step(client: Client, tokens, conn) -> None:
