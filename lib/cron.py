@@ -1,8 +1,11 @@
 """The cron tick: the work nobody's request is waiting for.
 
 Safe to run concurrently: approvals expire under FOR UPDATE SKIP LOCKED,
-notifications are claimed the same way, and plans are advanced through the
-executor's own claiming.
+notifications are claimed the same way, plans are advanced through the
+executor's own claiming, and a stalled rollback (an admin's, or a plan's
+rollback_on_failure) is claimed by moving its heartbeat (its undo calls
+carry idempotency keys, and each step is recorded rolled back once, should
+two runs meet).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class TickReport(BaseModel):
     notifications: dict[str, int]
     plans_advanced: int
     steps_run: int
+    rollbacks_resumed: int
     idempotency_keys_forgotten: int
     seconds: float
 
@@ -50,6 +54,7 @@ def tick() -> TickReport:
                 "ORDER BY p.updated_at LIMIT 20"
             )
         ]
+        rollbacks = runner.stalled_rollbacks(conn)
     sent = notify.deliver_due()
     steps = 0
     advanced = 0
@@ -59,11 +64,16 @@ def tick() -> TickReport:
             break
         steps += runner.advance(plan_id, left).ran
         advanced += 1
+    for stalled in rollbacks:
+        # undo calls run to their own timeout: the rest of the budget, at least one call's worth
+        deadline = time.monotonic() + max(budget - (time.monotonic() - started), runner.step_timeout())
+        runner.roll_back(stalled["id"], "cron", stalled["reason"], deadline)
     return TickReport(
         expired_approvals=expired,
         notifications=sent,
         plans_advanced=advanced,
         steps_run=steps,
+        rollbacks_resumed=len(rollbacks),
         idempotency_keys_forgotten=forgotten,
         seconds=round(time.monotonic() - started, 3),
     )

@@ -305,7 +305,7 @@ def _effect(
     # rollback: stop the plan here (blocked: neither the executor nor the tick
     # runs it, an admin may order the rollback again), undo after the commit
     approvals.cancel_all(conn, plan["id"], f"plan rolled back by {principal.name}", principal.name)
-    plan_status.change(conn, plan["id"], "blocked", f"rolling back: {request.reason}", None)
+    plan_status.change(conn, plan["id"], "blocked", plan_status.ROLLING_BACK + request.reason, None)
     return True
 
 

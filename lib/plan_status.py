@@ -10,6 +10,9 @@ from typing import Any
 TERMINAL = ("completed", "failed", "cancelled", "rolled_back")
 # the executor may start steps of it
 RUNNABLE = ("executing", "approved")
+# a blocked plan's reason while its succeeded steps are undone (an admin's
+# rollback, or rollback_on_failure): the cron tick resumes one that stalls
+ROLLING_BACK = "rolling back: "
 
 
 def change(

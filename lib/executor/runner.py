@@ -406,7 +406,7 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
         if plan["status"] in RUNNABLE_PLAN or plan["status"] == "paused":
             # no step may start while steps are undone (the executor and the
             # tick run only executing, approved and paused plans)
-            plan_status.change(conn, plan["id"], "blocked", f"rolling back: {reason}", None)
+            plan_status.change(conn, plan["id"], "blocked", plan_status.ROLLING_BACK + reason, None)
         tools = _tools(conn)
         done = conn.execute(
             f"SELECT {STEP_COLUMNS} FROM public.plan_steps s WHERE plan_id = %s AND status = 'succeeded' "  # noqa: S608
@@ -417,6 +417,10 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
         if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
             return "failed"
     with db.transaction() as conn:
+        now = _plan(conn, plan_id, lock=True)
+        assert now is not None
+        if now["status"] != "blocked":  # another run of this rollback finished it
+            return str(now["status"])
         plan_status.change(conn, plan["id"], "rolled_back", reason, "plan.rolled_back", {"undone": len(done)})
         audit.record(
             conn,
@@ -484,7 +488,30 @@ def _undo_step(
                 conn, "step.rolled_back", plan["id"], {"step_id": str(step["id"]), "item_key": step["item_key"]}
             )
             _audit_step(conn, plan, step, "step.rolled_back", {"reason": reason})
+        # the rollback's heartbeat: the tick resumes one that stopped beating
+        conn.execute("UPDATE public.plans SET updated_at = now() WHERE id = %s", (plan["id"],))
     return None
+
+
+def stalled_rollbacks(conn: Any, limit: int = 5) -> list[dict[str, Any]]:
+    """Rollbacks whose run stopped (the function timed out or its process
+    died): the plan is still blocked rolling back and no undo has beaten for
+    a lease. Claimed by moving the heartbeat, so one tick resumes each.
+    Returns each plan's id and the rollback's reason."""
+    rows: list[dict[str, Any]] = conn.execute(
+        """
+        UPDATE public.plans p SET updated_at = now()
+          FROM (SELECT id FROM public.plans
+                 WHERE status = 'blocked' AND starts_with(status_reason, %(marker)s)
+                   AND updated_at < now() - make_interval(secs => %(lease)s)
+                 ORDER BY updated_at LIMIT %(limit)s
+                   FOR UPDATE SKIP LOCKED) stalled
+         WHERE p.id = stalled.id
+        RETURNING p.id, substr(p.status_reason, length(%(marker)s) + 1) AS reason
+        """,
+        {"marker": plan_status.ROLLING_BACK, "lease": lease_seconds(), "limit": limit},
+    ).fetchall()
+    return rows
 
 
 def _undo_late(plan_id: Any, step: dict[str, Any], deadline: float) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from lib import auth, db
+from lib import auth, db, settings
 from lib.executor import runner
 from lib.overrides import OverrideRequest, apply
 from tests.support.plans import builtin_tool, make_plan, steps_by_key, webhook_tool
@@ -147,6 +147,35 @@ def test_a_step_that_finishes_while_the_plan_rolls_back_is_undone_too(
         "SELECT step_id::text AS step_id FROM audit_log WHERE plan_id = %s AND action = 'step.rolled_back'", (plan_id,)
     ).fetchall()
     assert sorted(e["step_id"] for e in entries) == sorted([ids["A"], ids["B"]])  # each undo audited once
+
+
+def test_the_cron_tick_finishes_a_rollback_that_stopped_midway(client: Client, tokens, conn, tool_server) -> None:
+    webhook_tool(conn, "hook.egt", tool_server.url, mutating=True, rollback={"inputs": {"undo": "{{inputs.target}}"}})
+    body = make_plan(client, tokens["planner"], conn, "egt", {"A": [], "B": ["A"], "C": ["B"]}, tool="hook.egt")
+    plan_id = body["plan"]["id"]
+    token = {s["item_key"].split("-", 1)[1]: s["idempotency_token"] for s in body["steps"]}
+    conn.execute("UPDATE plan_steps SET status = 'succeeded', attempts = 1 WHERE plan_id = %s", (plan_id,))
+    conn.execute("UPDATE plans SET status = 'completed' WHERE id = %s", (plan_id,))
+    admin = auth.authenticate(f"Bearer {tokens['admin']}")
+    with db.transaction() as tx:
+        assert apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)[1]
+    # the undo got through C, then its function was cut off
+    conn.execute("UPDATE plan_steps SET status = 'rolled_back' WHERE plan_id = %s AND item_key = 'egt-C'", (plan_id,))
+    cron = {"authorization": f"Bearer {settings.secret('CRON_SECRET')}"}
+
+    # while the rollback's heartbeat is fresh, the tick leaves it to its run
+    assert client.get("/api/cron/tick", headers=cron).status == 200
+    assert statuses(client, tokens["viewer"], plan_id)["B"] == "succeeded"
+
+    conn.execute("UPDATE plans SET updated_at = now() - interval '1 hour' WHERE id = %s", (plan_id,))
+    r = client.get("/api/cron/tick", headers=cron)
+    assert r.status == 200 and r.json()["rollbacks_resumed"] >= 1
+    assert statuses(client, tokens["viewer"], plan_id) == {"A": "rolled_back", "B": "rolled_back", "C": "rolled_back"}
+    plan = conn.execute("SELECT status, status_reason FROM plans WHERE id = %s", (plan_id,)).fetchone()
+    assert (plan["status"], plan["status_reason"]) == ("rolled_back", "bad release")
+    undo = [c["key"] for c in tool_server.calls if c["key"].endswith("-rollback")]
+    assert undo == [token["B"] + "-rollback", token["A"] + "-rollback"]  # the rest, last first; C not again
+    assert client.get("/api/cron/tick", headers=cron).json()["rollbacks_resumed"] == 0
 
 
 def test_steps_waiting_for_approval_do_not_starve_a_runnable_step(client: Client, tokens, conn) -> None:
