@@ -4,7 +4,8 @@
 import { Api } from './js/api.js';
 import { clear, h } from './js/dom.js';
 import { EventFollower, loadRealtimeConfig, RealtimeNudger } from './js/live.js';
-import { endSession, restoreSession } from './js/session.js';
+import { endSession, restoreSession, startSession } from './js/session.js';
+import { refreshGrant, renewalDelay } from './js/supabase_auth.js';
 import { ApprovalsView } from './js/views/approvals.js';
 import { AuditView } from './js/views/audit.js';
 import { FlagsView } from './js/views/flags.js';
@@ -114,13 +115,35 @@ function showChrome(signedIn) {
   }
 }
 
-// Sign out when the token expires, rather than fail request by request.
+// A Supabase session is renewed ahead of its expiry; any other token signs out
+// when it expires, rather than fail request by request.
 function watchExpiry() {
   clearTimeout(app.expiryTimer);
   const at = app.session?.expiresAt();
   if (!at) return;
+  if (app.session.refreshToken && app.config) {
+    app.expiryTimer = setTimeout(renewSession, Math.min(renewalDelay(at), 2 ** 31 - 1));
+    return;
+  }
   const wait = Math.min(at.getTime() - Date.now(), 2 ** 31 - 1);
   app.expiryTimer = setTimeout(() => signOut('Your token expired. Sign in with a fresh one.'), Math.max(0, wait));
+}
+
+async function renewSession() {
+  const current = app.session;
+  let session;
+  try {
+    const { accessToken, refreshToken } = await refreshGrant(app.config, current.refreshToken);
+    session = startSession(accessToken, refreshToken);
+  } catch (err) {
+    if (app.session === current) signOut(`Your session could not be renewed (${err.message}). Sign in again.`);
+    return;
+  }
+  if (app.session !== current) return; // signed out meanwhile
+  app.session = session;
+  app.realtime?.setToken(session.token);
+  showChrome(true);
+  watchExpiry();
 }
 
 function startLive() {

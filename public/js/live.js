@@ -170,6 +170,13 @@ export class RealtimeNudger {
     });
   }
 
+  // A renewed access token: Realtime checks private channels against it (its
+  // `access_token` message), so the joined topics stay authorized.
+  setToken(token) {
+    this.token = token;
+    for (const topic of this.joined) this.send(topic, 'access_token', { access_token: token });
+  }
+
   close() {
     this.closed = true;
     clearInterval(this.heartbeat);

@@ -1,8 +1,10 @@
 // Who is signed in: the bearer token (a Supabase access token, or the development
-// token from `make dev`), kept in sessionStorage for this tab only. The claims are
+// token from `make dev`), and with a Supabase sign-in its refresh token, kept in
+// sessionStorage for this tab only. The claims are
 // read here only to decide what to show; the API checks the signature and the role.
 
 const KEY = 'nofx.console.token';
+const REFRESH_KEY = 'nofx.console.refresh';
 export const ROLES = ['viewer', 'planner', 'approver', 'admin'];
 
 function base64UrlDecode(part) {
@@ -32,8 +34,9 @@ export function roleOf(claims) {
 }
 
 export class Session {
-  constructor(token, claims) {
+  constructor(token, claims, refreshToken = null) {
     this.token = token;
+    this.refreshToken = refreshToken;
     this.claims = claims;
     this.role = roleOf(claims);
     this.name = claims.email || claims.sub || 'unknown user';
@@ -55,15 +58,17 @@ export class Session {
   }
 }
 
-export function startSession(token) {
+export function startSession(token, refreshToken = null) {
   const trimmed = token.trim().replace(/^Bearer\s+/i, '');
-  const session = new Session(trimmed, decodeToken(trimmed));
+  const session = new Session(trimmed, decodeToken(trimmed), refreshToken);
   if (session.expired()) throw new Error(`This token expired at ${session.expiresAt().toLocaleString()}. Mint a new one.`);
   if (!session.role) {
     throw new Error('This token carries no NOFX role (app_metadata.nofx_role: viewer, planner, approver or admin); '
       + 'ask an admin to give your account one.');
   }
   sessionStorage.setItem(KEY, trimmed);
+  if (refreshToken) sessionStorage.setItem(REFRESH_KEY, refreshToken);
+  else sessionStorage.removeItem(REFRESH_KEY);
   return session;
 }
 
@@ -71,18 +76,19 @@ export function restoreSession() {
   const token = sessionStorage.getItem(KEY);
   if (!token) return null;
   try {
-    const session = new Session(token, decodeToken(token));
+    const session = new Session(token, decodeToken(token), sessionStorage.getItem(REFRESH_KEY));
     if (session.expired()) {
-      sessionStorage.removeItem(KEY);
+      endSession();
       return null;
     }
     return session;
   } catch {
-    sessionStorage.removeItem(KEY);
+    endSession();
     return null;
   }
 }
 
 export function endSession() {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(REFRESH_KEY);
 }

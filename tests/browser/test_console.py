@@ -339,3 +339,56 @@ def test_with_supabase_configured_a_user_signs_in_with_email_and_password(page: 
     expect(page.locator("#approval-summary")).to_contain_text("oldest first")
     assert asked[1]["url"].endswith("/auth/v1/token?grant_type=password") and asked[1]["apikey"] == "anon-key"
     assert asked[1]["body"] == {"email": "approver@example.com", "password": "right"}
+
+
+def test_a_supabase_session_is_renewed_before_it_expires_and_signs_out_when_renewal_fails(
+    page: Page, console_url: str
+) -> None:
+    from lib import auth
+
+    # tokens that live four seconds, so renewal comes due within the test
+    first, second = (auth.mint_token("approver", email="renew@example.com", ttl_seconds=4) for _ in range(2))
+    answers = {
+        "password": (200, {"access_token": first, "refresh_token": "r1", "expires_in": 4}),
+        "r1": (200, {"access_token": second, "refresh_token": "r2", "expires_in": 4}),
+        "r2": (400, {"error": "invalid_grant", "error_description": "Refresh Token Not Found"}),
+    }
+    asked: list[str] = []
+
+    def gotrue(route) -> None:
+        body = route.request.post_data_json
+        asked.append(body.get("refresh_token", "password"))
+        status, answer = answers[asked[-1]]
+        route.fulfill(status=status, content_type="application/json", body=json.dumps(answer))
+
+    with FakeRealtime() as realtime:
+        supabase = f"http://127.0.0.1:{realtime.port}"  # Auth answered in the browser, Realtime by the stand-in
+        page.route(f"{supabase}/auth/v1/token*", gotrue)
+        page.goto(f"{console_url}/?supabase_url={supabase}&supabase_anon_key=anon-key#/approvals")
+        page.get_by_label("Email").fill("renew@example.com")
+        page.get_by_label("Password").fill("right")
+        page.get_by_role("button", name="Sign in with Supabase").click()
+        expect(page.locator("#who-role")).to_have_text("approver")
+        expect(page.locator("#live-status")).to_have_text("Live (Realtime)")
+
+        # a second before the first token expires, its refresh token buys the next one
+        page.wait_for_function("() => sessionStorage.getItem('nofx.console.refresh') === 'r2'", timeout=6000)
+        assert asked[:2] == ["password", "r1"]
+        assert page.evaluate("() => sessionStorage.getItem('nofx.console.token')") == second
+        with page.expect_request(lambda r: "/api/plans" in r.url) as plans_request:
+            page.get_by_role("link", name="Plans").click()
+        assert plans_request.value.headers["authorization"] == f"Bearer {second}"  # the API gets the renewed token
+        expect(page.locator("#who-role")).to_have_text("approver")  # still signed in
+        # the private channel is told the new token, as Supabase's client does
+        for _ in range(40):  # the frame crosses a socket: wait up to 2 s for it
+            renewed = [f for f in realtime.frames if f.get("event") == "access_token"]
+            if renewed:
+                break
+            page.wait_for_timeout(50)
+        assert [(f["topic"], f["payload"]["access_token"]) for f in renewed] == [("realtime:nofx:events", second)]
+
+        # the next renewal is refused: the console signs out and says why
+        expect(page.get_by_label("Access token")).to_be_visible(timeout=6000)
+        expect(page.locator(".notice")).to_contain_text("could not be renewed (Refresh Token Not Found)")
+        assert asked == ["password", "r1", "r2"]
+        assert page.evaluate("() => sessionStorage.length") == 0

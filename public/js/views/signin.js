@@ -1,9 +1,11 @@
 // Sign in: paste a token (the development token `make dev` prints, or a Supabase
 // access token), or, when the page is configured with Supabase, email and password
-// through Supabase Auth. The token stays in this tab's sessionStorage.
+// through Supabase Auth (whose refresh token then renews the session). The tokens
+// stay in this tab's sessionStorage.
 
 import { append, h, replace } from '../dom.js';
 import { startSession } from '../session.js';
+import { passwordGrant } from '../supabase_auth.js';
 
 export class SignInView {
   constructor({ config, notice, onSignedIn }) {
@@ -42,7 +44,7 @@ export class SignInView {
     ]);
   }
 
-  useToken(value, error, field) {
+  useToken(value, error, field, refreshToken = null) {
     if (!value.trim()) {
       replace(error, h('p', { role: 'alert' }, 'Paste a token first.'));
       field?.setAttribute('aria-invalid', 'true');
@@ -50,7 +52,7 @@ export class SignInView {
       return;
     }
     try {
-      this.onSignedIn(startSession(value));
+      this.onSignedIn(startSession(value, refreshToken));
     } catch (err) {
       field?.setAttribute('aria-invalid', 'true');
       replace(error, h('p', { role: 'alert' }, err.message));
@@ -69,18 +71,9 @@ export class SignInView {
       h('button', { type: 'submit' }, 'Sign in with Supabase'));
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
-      const url = `${this.config.supabase_url.replace(/\/$/, '')}/auth/v1/token?grant_type=password`;
       try {
-        const response = await fetch(url, {
-          method: 'POST',
-          headers: { apikey: this.config.supabase_anon_key, 'Content-Type': 'application/json' },
-          body: JSON.stringify({ email: email.value, password: password.value }),
-        });
-        const body = await response.json().catch(() => ({}));
-        if (!response.ok || !body.access_token) {
-          throw new Error(body.error_description || body.msg || body.message || `Supabase Auth answered ${response.status}`);
-        }
-        this.useToken(body.access_token, error, null);
+        const { accessToken, refreshToken } = await passwordGrant(this.config, email.value, password.value);
+        this.useToken(accessToken, error, null, refreshToken);
       } catch (err) {
         replace(error, h('p', { role: 'alert' }, `Supabase sign-in failed: ${err.message}`));
       }
