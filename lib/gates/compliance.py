@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -164,13 +165,24 @@ def step_facts(step: PlanStep, tool: Tool | None) -> dict[str, Any]:
 
 
 def plan_summary(draft: PlanDraft, tools: Mapping[str, Tool], options: Any) -> dict[str, Any]:
-    mutating = [s for s in draft.steps if (t := tools.get(s.tool_id)) is not None and t.mutating]
+    # counted per (tool, environment): a plan of 100,000 steps has a few dozen
+    kinds = Counter((s.tool_id, s.environment) for s in draft.steps)
+    mutating = production = 0
+    environments, categories = set(), set()
+    for (tool_id, environment), count in kinds.items():
+        tool = tools.get(tool_id)
+        if tool is not None:
+            categories.add(tool.category)
+            mutating += count if tool.mutating else 0
+        production += count if environment == "production" else 0
+        if environment:
+            environments.add(environment)
     return {
         "steps": len(draft.steps),
-        "mutating_steps": len(mutating),
-        "production_steps": sum(1 for s in draft.steps if s.environment == "production"),
-        "environments": sorted({s.environment for s in draft.steps if s.environment}),
-        "categories": sorted({t.category for s in draft.steps if (t := tools.get(s.tool_id)) is not None}),
+        "mutating_steps": mutating,
+        "production_steps": production,
+        "environments": sorted(environments),
+        "categories": sorted(categories),
         "packs": draft.pack_ids,
         "rollback_on_failure": bool(getattr(options, "rollback_on_failure", False)),
         "budget_usd": getattr(options, "budget_usd", None),
@@ -229,7 +241,7 @@ def evaluate(
         shape = (
             step.tool_id,
             step.environment,
-            tuple(sorted(step.tags)),
+            tuple(sorted(step.tags)) if step.tags else (),
             step.requires_approval,
             rollback,
             step.pack_id,

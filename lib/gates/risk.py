@@ -39,16 +39,21 @@ def _dependents(successors: Mapping[str, list[str]], start: str, cap: int) -> in
     return count
 
 
+def _successors(draft: PlanDraft) -> dict[str, list[str]]:
+    successors: dict[str, list[str]] = {}
+    for step in draft.steps:
+        for dep in step.depends_on:
+            successors.setdefault(dep, []).append(step.id)
+    return successors
+
+
 def _is_production_change(step: PlanStep, tool: Tool | None) -> bool:
     return step.environment == "production" and (tool is None or tool.mutating)
 
 
 def evaluate(draft: PlanDraft, tools: Mapping[str, Tool], settings: RiskSettings = RiskSettings()) -> GateResult:
     findings: list[Finding] = []
-    successors: dict[str, list[str]] = {}
-    for step in draft.steps:
-        for dep in step.depends_on:
-            successors.setdefault(dep, []).append(step.id)
+    successors: dict[str, list[str]] | None = None  # built at the first risky step: most plans have none
 
     for step in draft.steps:
         tool = tools.get(step.tool_id)
@@ -100,6 +105,8 @@ def evaluate(draft: PlanDraft, tools: Mapping[str, Tool], settings: RiskSettings
                 )
             )
         if sensitive or production:
+            if successors is None:
+                successors = _successors(draft)
             reach = _dependents(successors, step.id, settings.blast_radius_block + 1)
             if reach > settings.blast_radius_block:
                 findings.append(

@@ -8,11 +8,13 @@ A finished dependency is satisfied; it is reported for information only.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lib.gates.models import GateResult, result
-from lib.planner.models import Finding, PlanDraft
+from lib.planner.models import Finding, PlanDraft, PlanStep
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,8 @@ class StructuralLimits:
 def evaluate(draft: PlanDraft, limits: StructuralLimits = StructuralLimits()) -> GateResult:
     findings: list[Finding] = []
     by_id = {s.id: s for s in draft.steps}
-    key_of = {s.item_key: s.id for s in draft.steps}
+    # item key -> step id, needed only to point cycle and dependency findings at a step
+    key_of = {s.item_key: s.id for s in draft.steps} if draft.graph.cycles or draft.graph.dependency_issues else {}
 
     for cycle in draft.graph.cycles:
         findings.append(
@@ -84,7 +87,7 @@ def evaluate(draft: PlanDraft, limits: StructuralLimits = StructuralLimits()) ->
                 remediation=f"register {tool_id} in the tools table or point the items at an existing tool",
             )
         )
-    for token, count in Counter(s.idempotency_token for s in draft.steps).items():
+    for token, count in _repeated(s.idempotency_token for s in draft.steps).items():
         if count > 1:
             findings.append(
                 Finding(
@@ -94,7 +97,7 @@ def evaluate(draft: PlanDraft, limits: StructuralLimits = StructuralLimits()) ->
                     remediation="give the items distinct inputs, or merge the duplicate backlog items",
                 )
             )
-    for step in draft.steps:
+    for step in _with_outside_dependencies(draft, by_id):
         outside = [d for d in step.depends_on if d not in by_id]
         if outside:
             findings.append(
@@ -140,3 +143,18 @@ def evaluate(draft: PlanDraft, limits: StructuralLimits = StructuralLimits()) ->
             )
         )
     return result("structural", findings)
+
+
+def _repeated(tokens: Iterable[str]) -> Counter[str]:
+    """Counts of the tokens, or nothing when all are distinct (the usual case,
+    told by one set instead of a Counter over every step)."""
+    tokens = list(tokens)
+    return Counter(tokens) if len(set(tokens)) < len(tokens) else Counter()
+
+
+def _with_outside_dependencies(draft: PlanDraft, by_id: Mapping[str, PlanStep]) -> list[PlanStep]:
+    """The steps that wait for a step not in the plan: none, usually, which one
+    set difference over every dependency tells."""
+    if set(itertools.chain.from_iterable(s.depends_on for s in draft.steps)) <= by_id.keys():
+        return []
+    return draft.steps
