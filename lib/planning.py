@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from psycopg.rows import tuple_row
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 from pydantic_core import to_json
 
 from lib import audit
@@ -131,8 +132,17 @@ def load_stats(conn: Any) -> dict[str, ToolStats]:
     return {r["tool_id"]: ToolStats.model_validate(r) for r in rows}
 
 
-def _items(rows: list[dict[str, Any]]) -> dict[str, BacklogItem]:
-    return {r["id"]: BacklogItem.model_validate(r) for r in rows}
+_BACKLOG_ITEMS = TypeAdapter(list[BacklogItem])
+
+
+def _fetch_items(conn: Any, query: str, params: Any = None) -> list[BacklogItem]:
+    """The query's rows as BacklogItems, validated by pydantic in one call over
+    one JSON document: row by row, psycopg's JSON loads and one model
+    validation each cost three times as much. Each row comes as its JSON text
+    (json_agg would build the document too, at twice the server's time)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(f"SELECT row_to_json(q)::text FROM ({query}) q", params).fetchall()  # noqa: S608 - queries are constants
+    return _BACKLOG_ITEMS.validate_json("[" + ",".join([row[0] for row in rows]) + "]")
 
 
 # The roots and, through open items, everything they depend on.
@@ -146,25 +156,27 @@ WITH RECURSIVE closure (id) AS (
 )
 SELECT {ITEM_COLUMNS} FROM public.backlog_items WHERE id IN (SELECT id FROM closure)
 """  # noqa: S608 - ITEM_COLUMNS is a constant
-# The same closure when every open item is a root: one step deep, so no
-# recursion (which costs half as much again at 50,000 items): the open items
-# and the closed items they name.
-CLOSURE_OF_OPEN = f"""
-SELECT {ITEM_COLUMNS} FROM public.backlog_items WHERE status IN ('open', 'in_progress')
-UNION ALL
-SELECT {ITEM_COLUMNS} FROM public.backlog_items
- WHERE status NOT IN ('open', 'in_progress')
-   AND id IN (SELECT unnest(depends_on) FROM public.backlog_items WHERE status IN ('open', 'in_progress'))
-"""  # noqa: S608 - ITEM_COLUMNS is a constant
+# When every open item is a root, the closure is one step deep: the open
+# items, then the items they name that are not open (ITEMS_BY_ID). Asked
+# separately: in one statement PostgreSQL probed the index once per
+# dependency (300,000 probes for 100,000 items) to find the few closed ones.
+OPEN_ITEMS = f"SELECT {ITEM_COLUMNS} FROM public.backlog_items WHERE status IN ('open', 'in_progress')"  # noqa: S608
+ITEMS_BY_ID = f"SELECT {ITEM_COLUMNS} FROM public.backlog_items WHERE id = ANY(%s::uuid[])"  # noqa: S608
 
 
 def load_backlog(conn: Any, roots: list[str] | None) -> dict[str, BacklogItem]:
     """The items a plan may touch: the roots (or every open item) and, through
     open items, everything they depend on, closed dependencies included so the
-    planner can tell a finished dependency from a missing one. One query."""
-    if roots is None:
-        return _items(conn.execute(CLOSURE_OF_OPEN).fetchall())
-    return _items(conn.execute(CLOSURE_OF_ROOTS, (roots,)).fetchall())
+    planner can tell a finished dependency from a missing one."""
+    if roots is not None:
+        return {item.id: item for item in _fetch_items(conn, CLOSURE_OF_ROOTS, (roots,))}
+    backlog = {item.id: item for item in _fetch_items(conn, OPEN_ITEMS)}
+    named = {dep for item in backlog.values() for dep in item.depends_on if dep not in backlog}
+    if named:  # by id whatever their status now: one reopened meanwhile is open, not missing
+        backlog.update(
+            (item.id, item) for item in _fetch_items(conn, ITEMS_BY_ID, (uuid_array_literal(sorted(named)),))
+        )
+    return backlog
 
 
 def resolve_roots(conn: Any, request: PlanRequest) -> tuple[list[str] | None, dict[str, BacklogItem]]:

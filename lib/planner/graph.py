@@ -26,6 +26,7 @@ class DependencyGraph:
     cycles: list[Cycle] = field(default_factory=list)
     dag: nx.DiGraph | None = None  # what to schedule on: the graph, minus edges inside cycles
     generations: list[list[str]] = field(default_factory=list)  # topological generations of `dag`
+    edges: list[tuple[str, str]] = field(default_factory=list)  # the graph's, as it was built from them
 
     def adjacency(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         """(predecessors, successors) of `dag` as plain lists: the scheduling
@@ -35,8 +36,8 @@ class DependencyGraph:
         assert self.dag is not None
         if self.dag is not self.graph:  # cycles set aside: the DAG's own edges
             edges: Iterable[tuple[str, str]] = self.dag.edges
-        else:  # the same edges as the graph's, read from the items without its views
-            edges = _edges(self.items)
+        else:  # the graph's own edges, without going through its views
+            edges = self.edges
         succs: dict[str, list[str]] = {n: [] for n in self.items}
         for u, v in edges:
             succs[u].append(v)
@@ -95,8 +96,9 @@ def build(backlog: Mapping[str, BacklogItem], selected_ids: Iterable[str] | None
     items, issues, pulled_in = select(backlog, selected_ids)
     graph = nx.DiGraph()
     graph.add_nodes_from(items)
-    graph.add_edges_from(_edges(items))
-    result = DependencyGraph(items=items, graph=graph, issues=issues, pulled_in=pulled_in, dag=graph)
+    edges = list(_edges(items))
+    graph.add_edges_from(edges)
+    result = DependencyGraph(items=items, graph=graph, issues=issues, pulled_in=pulled_in, dag=graph, edges=edges)
     try:  # one pass both orders the DAG and proves it acyclic
         result.generations = [list(g) for g in nx.topological_generations(graph)]
     except nx.NetworkXUnfeasible:

@@ -72,11 +72,9 @@ def fingerprint(
     """What the plan was made from: the items as they are, the tools they use,
     what was selected, and every option except dry_run. `lines` is item id ->
     item_line, encoded once for the fingerprint and the step tokens."""
-    parts = []
-    used_tools: set[str] = set()
-    for item in sorted(items, key=lambda i: i.id):
-        parts.append(lines[item.id])
-        used_tools.add(item.tool_id)
+    items = list(items)
+    parts = [lines[item_id] for item_id in sorted(item.id for item in items)]  # strings sort fastest bare
+    used_tools = {item.tool_id for item in items}
     for tool_id in sorted(used_tools):
         tool = tools.get(tool_id)
         parts.append(canonical(tool.model_dump() if tool else {"unknown": tool_id}))
