@@ -15,11 +15,12 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+from pydantic_core import to_json
 
 from lib import events, notify
 from lib.gates.compliance import load_policy_set
 from lib.gates.evaluate import PlanEvaluation
-from lib.gates.models import GATES, RANK, EvaluationDetails, GateResult, Verdict, worst
+from lib.gates.models import GATES, RANK, GateResult, Verdict, worst
 from lib.gates.models import score as gate_score
 from lib.planner.models import Finding
 from lib.problems import Problem, not_found
@@ -51,14 +52,18 @@ def status_reason(evaluation: PlanEvaluation) -> str | None:
 
 
 def _details(findings: list[Finding], policy_version: str, summary: dict[str, Any] | None = None) -> str:
+    """EvaluationDetails (lib.gates.models) as JSON, serialized straight from its fields (the
+    findings are already valid models): a plan can have a row per step, and
+    building the model first doubled the cost of each."""
     kept = findings[:PLAN_FINDINGS_KEPT]
-    return EvaluationDetails(
-        findings=kept,
-        findings_total=len(findings),
-        truncated=len(kept) < len(findings),
-        policy_version=policy_version,
-        summary=summary or {},
-    ).model_dump_json()
+    details: dict[str, Any] = {
+        "findings": kept,
+        "findings_total": len(findings),
+        "truncated": len(kept) < len(findings),
+        "policy_version": policy_version,
+        "summary": summary or {},
+    }
+    return to_json(details).decode()
 
 
 def record(

@@ -41,6 +41,8 @@ def worst(verdicts: list[Verdict] | tuple[Verdict, ...]) -> Verdict:
 def score(findings: list[Finding]) -> int:
     """100 minus a penalty per distinct problem (code), plus a little per repeat:
     a thousand steps with one shared problem are one problem, not a thousand."""
+    if len(findings) == 1:  # most steps with findings have one: no counting needed
+        return max(0, 100 - PENALTY[findings[0].severity])
     by_code = Counter((f.code, f.severity) for f in findings)
     lost = sum(PENALTY[sev] + (min(10, count - 1) if sev != "info" else 0) for (_, sev), count in by_code.items())
     return max(0, 100 - lost)
