@@ -72,48 +72,11 @@ def build_plan(
         pulled_in=sorted(dg.pulled_in),
         unknown_tools=sorted({i.tool_id for i in items.values() if i.tool_id not in tools}),
     )
-    # Plain dicts per step, in item order (the order gaps and costs are summed
-    # in), validated into PlanSteps in one pydantic call: one model at a time
-    # costs twice as much in Python.
-    rows: dict[str, dict[str, Any]] = {}
-    for item_id, item in items.items():
-        tool = tools.get(item.tool_id)
-        token = tokens.step_token(fingerprint, lines[item_id])
-        step_est = est[item_id]
-        undo, gap = rollback.instructions(item, tool, token)
-        sid = step_id[item_id]
-        if gap is not None:
-            facts.rollback_gaps.append(sid)
-        rows[item_id] = {
-            "id": sid,
-            "item_id": item.id,
-            "item_key": item.key,
-            "title": item.title,
-            "pack_id": item.pack_id,
-            "tool_id": item.tool_id,
-            "stage": 0,
-            "position": 0,
-            "depends_on": [step_id[d] for d in item.depends_on if d in items],
-            "idempotency_token": token,
-            "rollback": undo if gap is None else {"action": "missing", "reason": gap},
-            "inputs": item.inputs,
-            "requires_approval": tool is not None and tool.approval_policy is not None,
-            "est_duration_ms": step_est.duration_ms,
-            "duration_source": step_est.duration_source,
-            "est_cost_usd": step_est.cost_usd,
-            "cost_note": step_est.cost_note,
-            "environment": item.environment,
-            "tags": item.tags,
-            "priority": item.priority,
-        }
-    known = [row["est_cost_usd"] for row in rows.values() if row["est_cost_usd"] is not None]
-    ordered_rows = []
-    for number, members in enumerate(stages_of_items):
-        for position, item_id in enumerate(members):
-            row = rows[item_id]
-            row["stage"], row["position"] = number, position
-            ordered_rows.append(row)
-    steps = _STEPS.validate_python(ordered_rows)
+    gaps: dict[str, str] = {}
+    rows = _step_rows(items, tools, stages_of_items, step_id, lines, est, tokens.step_tokens(fingerprint), gaps)
+    steps = _STEPS.validate_python(rows)
+    facts.rollback_gaps = [step_id[i] for i in items if i in gaps]  # in item order, as they always were
+    known = [e.cost_usd for e in est.values() if e.cost_usd is not None]  # summed in item order
     stages = [[step_id[i] for i in members] for members in stages_of_items]
 
     path_ms, path = schedule.critical_path(pred, order, duration)
@@ -141,6 +104,57 @@ def build_plan(
 
 
 _STEPS = TypeAdapter(list[PlanStep])
+
+
+def _step_rows(
+    items: Mapping[str, BacklogItem],
+    tools: Mapping[str, Tool],
+    stages_of_items: list[list[str]],
+    step_id: Mapping[str, str],
+    lines: Mapping[str, str],
+    est: Mapping[str, estimates.Estimate],
+    token_of: Callable[[str], str],
+    gaps: dict[str, str],
+) -> list[dict[str, Any]]:
+    """The steps as plain dicts, in stage order, for one pydantic call to
+    validate (a model at a time costs twice as much). Records each item whose
+    rollback is missing in `gaps`."""
+    renderer = rollback.Renderer()
+    rows = []
+    for number, members in enumerate(stages_of_items):
+        for position, item_id in enumerate(members):
+            item = items[item_id]
+            tool = tools.get(item.tool_id)
+            token = token_of(lines[item_id])
+            undo, gap = renderer.instructions(item, tool, token)
+            if gap is not None:
+                gaps[item_id] = gap
+            step_est = est[item_id]
+            rows.append(
+                {
+                    "id": step_id[item_id],
+                    "item_id": item.id,
+                    "item_key": item.key,
+                    "title": item.title,
+                    "pack_id": item.pack_id,
+                    "tool_id": item.tool_id,
+                    "stage": number,
+                    "position": position,
+                    "depends_on": [step_id[d] for d in item.depends_on if d in items],
+                    "idempotency_token": token,
+                    "rollback": undo if gap is None else {"action": "missing", "reason": gap},
+                    "inputs": item.inputs,
+                    "requires_approval": tool is not None and tool.approval_policy is not None,
+                    "est_duration_ms": step_est.duration_ms,
+                    "duration_source": step_est.duration_source,
+                    "est_cost_usd": step_est.cost_usd,
+                    "cost_note": step_est.cost_note,
+                    "environment": item.environment,
+                    "tags": item.tags,
+                    "priority": item.priority,
+                }
+            )
+    return rows
 
 
 def _estimates(

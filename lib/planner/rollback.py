@@ -50,6 +50,25 @@ def _render(node: Any, scope: dict[str, Any], missing: list[str]) -> Any:
     return node
 
 
+def _placeholders(node: Any) -> list[str]:
+    """Every placeholder path in a template, as _render would look them up."""
+    if isinstance(node, str):
+        return [match.group(1) for match in PLACEHOLDER.finditer(node)]
+    if isinstance(node, dict):
+        return [path for value in node.values() for path in _placeholders(value)]
+    if isinstance(node, list):
+        return [path for value in node for path in _placeholders(value)]
+    return []
+
+
+def _scope(item: BacklogItem, token: str) -> dict[str, Any]:
+    return {"inputs": item.inputs, "item": {"id": item.id, "key": item.key}, "step": {"token": token}}
+
+
+def _gap(tool: Tool, item: BacklogItem, missing: list[str]) -> str:
+    return f"rollback template of {tool.id} needs {', '.join(sorted(set(missing)))}, which {item.key} lacks"
+
+
 def instructions(item: BacklogItem, tool: Tool | None, token: str) -> tuple[dict[str, Any] | None, str | None]:
     """(rollback, gap): the rendered instructions, or None and why not."""
     if tool is None:
@@ -59,14 +78,43 @@ def instructions(item: BacklogItem, tool: Tool | None, token: str) -> tuple[dict
     template = tool.rollback_template
     if not template:
         return None, f"{tool.id} changes things but has no rollback template"
-    scope = {"inputs": item.inputs, "item": {"id": item.id, "key": item.key}, "step": {"token": token}}
     missing: list[str] = []
-    rendered = _render(template, scope, missing)
+    rendered = _render(template, _scope(item, token), missing)
     if missing:
-        return None, f"rollback template of {tool.id} needs {', '.join(sorted(set(missing)))}, which {item.key} lacks"
+        return None, _gap(tool, item, missing)
     return {
         "action": "run_tool",
         "tool_id": rendered.get("tool_id", tool.id),
         "inputs": rendered.get("inputs", {}),
         "idempotency_token": token + "-rollback",
     }, None
+
+
+class Renderer:
+    """instructions() for every step of one plan. A template's placeholders
+    are found once per tool, so an item that lacks one is told so without
+    rendering the template (many items of a tool often lack the same input)."""
+
+    def __init__(self) -> None:
+        self._placeholders: dict[str, list[str]] = {}
+
+    def instructions(
+        self, item: BacklogItem, tool: Tool | None, token: str
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        if tool is not None and tool.mutating and tool.rollback_template:
+            paths = self._placeholders.get(tool.id)
+            if paths is None:
+                paths = self._placeholders[tool.id] = _placeholders(tool.rollback_template)
+            scope = _scope(item, token)
+            missing = [path for path in paths if not _resolves(path, scope)]
+            if missing:
+                return None, _gap(tool, item, missing)
+        return instructions(item, tool, token)
+
+
+def _resolves(path: str, scope: dict[str, Any]) -> bool:
+    try:
+        _lookup(path, scope)
+    except KeyError:
+        return False
+    return True

@@ -83,6 +83,19 @@ def fingerprint(
     return _digest("\n".join(parts))
 
 
+def step_tokens(plan_fingerprint: str) -> Callable[[str], str]:
+    """step_token for every step of one plan: the hash takes in the
+    fingerprint once and is copied for each line (the same digest)."""
+    start = hashlib.sha256(f"{plan_fingerprint}|".encode())
+
+    def token(line: str) -> str:
+        digest = start.copy()
+        digest.update(line.encode())
+        return TOKEN_PREFIX + digest.hexdigest()[:40]
+
+    return token
+
+
 def step_token(plan_fingerprint: str, line: str) -> str:
     """The step's Idempotency-Key: the plan's fingerprint and the item's line
     (its id, tool and inputs among the rest)."""
