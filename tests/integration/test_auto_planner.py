@@ -119,6 +119,33 @@ def test_selected_items_pull_in_open_dependencies(client: Client, tokens, conn) 
     assert body["plan"]["graph"]["pulled_in"] == ["pull-A", "pull-B"]
 
 
+def test_steps_are_stored_exactly_as_planned(client: Client, tokens, conn) -> None:
+    # the steps go to PostgreSQL as COPY text lines: tabs, newlines, backslashes
+    # and quotes in titles, tags and inputs must arrive unchanged
+    odd = 'tab\there, new\nline, back\\slash \\N "quoted" {a,b} é ☃'
+    ids = seed_backlog(conn, "text", {"A": [], "B": ["A"]}, inputs={"A": {"s": odd, "n": [1.5, None, True]}})
+    conn.execute(
+        "UPDATE backlog_items SET title = %s, tags = %s, environment = 'staging' WHERE id = %s",
+        (odd, [odd, "", "NULL", "x,y"], ids["A"]),
+    )
+    body = plan(client, tokens["planner"], {"pack_ids": ["text"]}).json()
+    rows = {
+        r["id"]: r
+        for r in conn.execute(
+            "SELECT id::text AS id, title, inputs, rollback, tags, environment, depends_on::text[] AS depends_on, "
+            "est_cost_usd::float8 AS est_cost_usd, cost_note FROM plan_steps WHERE plan_id = %s",
+            (body["plan"]["id"],),
+        )
+    }
+    for step in body["steps"]:
+        row = rows[step["id"]]
+        for column in ("title", "inputs", "rollback", "depends_on", "est_cost_usd", "cost_note"):
+            assert row[column] == step[column], column
+    a = rows[by_key(body)["A"]["id"]]
+    assert a["title"] == odd and a["tags"] == [odd, "", "NULL", "x,y"] and a["environment"] == "staging"
+    assert a["inputs"] == {"s": odd, "n": [1.5, None, True]}
+
+
 def test_tokens_are_stable_across_replans(client: Client, tokens, conn) -> None:
     ids = seed_backlog(conn, "stab", {"A": [], "B": ["A"]})
     first = plan(client, tokens["planner"], {"pack_ids": ["stab"]}).json()

@@ -162,3 +162,59 @@ def test_unknown_tool_blocks() -> None:
     draft = build_plan(items({"A": []}, tool_id={"A": "teleport"}), TOOLS, {}, PlanOptions())
     assert draft.graph.unknown_tools == ["teleport"]
     assert structural.evaluate(draft).verdict == "block"
+
+
+def test_fingerprint_and_tokens_are_pinned() -> None:
+    # Values from the planner before its inner loops were reworked for speed:
+    # a token is a tool's Idempotency-Key, so it must never drift.
+    backlog = {
+        "A": BacklogItem(
+            id="A",
+            key="A",
+            title="tab\there \\ é",
+            pack_id="p",
+            tool_id="read",
+            inputs={"z": [1, 2.5, None], "a": {"ü": "☃", "n": 10**20}},
+            tags=["x", "y"],
+            estimate_minutes=1.5,
+        ),
+        "B": BacklogItem(
+            id="B", key="B", title="B", pack_id="p", tool_id="read", depends_on=["A"], environment="staging"
+        ),
+    }
+    draft = build_plan(backlog, {"read": TOOLS["read"]}, {}, PlanOptions(max_parallel=3))
+    assert draft.fingerprint == "30171174d23899d994afe409b3ac19a37264ecac0473c9c423fccc6d6fb6004c"
+    assert {s.item_key: s.idempotency_token for s in draft.steps} == {
+        "A": "nofx_18254a1cc4fda19659e6a4eb8f08cd2a5d4869ae",
+        "B": "nofx_70a8b5c9db2e7dd731b3dc3fb92362bff56f8f28",
+    }
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        {"inputs": {"undo": "{{inputs.target}}"}},
+        {"tool_id": "other", "inputs": {"a": "x-{{inputs.target}}-{{ item.key }}", "b": ["{{step.token}}"]}},
+        {"inputs": {"a": "{{inputs.nested.deep}}", "b": "{{inputs.missing}} and {{item.title}}", "c": 3}},
+        {"inputs": {}},
+    ],
+)
+@pytest.mark.parametrize("inputs", [{}, {"target": "t"}, {"target": 7, "nested": {"deep": [1]}}, {"nested": 1}])
+def test_the_plan_wide_renderer_agrees_with_instructions(template, inputs) -> None:
+    from lib.planner import rollback
+
+    tool = Tool(id="w", mutating=True, rollback_template=template)
+    item = BacklogItem(id="i", key="K", title="t", pack_id="p", tool_id="w", inputs=inputs)
+    renderer = rollback.Renderer()
+    for _ in range(2):  # the second time from what it found about the tool
+        assert renderer.instructions(item, tool, "tok") == rollback.instructions(item, tool, "tok")
+    for other in (None, TOOLS["read"], TOOLS["raw"]):
+        assert renderer.instructions(item, other, "tok") == rollback.instructions(item, other, "tok")
+
+
+def test_step_tokens_are_step_token() -> None:
+    from lib.planner import tokens
+
+    token = tokens.step_tokens("f" * 64)
+    for line in ["", "[1,2]", "é ☃ \n"]:
+        assert token(line) == tokens.step_token("f" * 64, line)
