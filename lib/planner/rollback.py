@@ -91,17 +91,25 @@ def instructions(item: BacklogItem, tool: Tool | None, token: str) -> tuple[dict
 
 
 class Renderer:
-    """instructions() for every step of one plan. A template's placeholders
-    are found once per tool, so an item that lacks one is told so without
-    rendering the template (many items of a tool often lack the same input)."""
+    """instructions() for every step of one plan, with what depends only on
+    the tool worked out once per tool: a non-mutating tool's instructions (each
+    step still gets a dict of its own), and a template's placeholders, so an
+    item that lacks one is told so without rendering the template (many items
+    of a tool often lack the same input)."""
 
     def __init__(self) -> None:
         self._placeholders: dict[str, list[str]] = {}
+        self._no_change: dict[str, dict[str, Any]] = {}
 
     def instructions(
         self, item: BacklogItem, tool: Tool | None, token: str
     ) -> tuple[dict[str, Any] | None, str | None]:
-        if tool is not None and tool.mutating and tool.rollback_template:
+        if tool is not None and not tool.mutating:
+            unchanged = self._no_change.get(tool.id)
+            if unchanged is None:
+                unchanged = self._no_change[tool.id] = instructions(item, tool, token)[0] or {}
+            return dict(unchanged), None
+        if tool is not None and tool.rollback_template:
             paths = self._placeholders.get(tool.id)
             if paths is None:
                 paths = self._placeholders[tool.id] = _placeholders(tool.rollback_template)
