@@ -83,8 +83,9 @@ def floor_networkx(rows: list[dict[str, Any]]) -> None:
 
 
 def floor_copy(url: str, draft: Any) -> float:
-    """The endpoint's own COPY of the steps (rows encoded as it encodes them),
-    into a table like plan_steps."""
+    """The endpoint's own COPY of the steps, rows encoded as it encodes them
+    (planning.copy_steps), into a temporary table with plan_steps' columns and
+    indexes (no foreign key, no WAL: a floor)."""
     with psycopg.connect(url, prepare_threshold=None) as conn:
         conn.execute("CREATE TEMP TABLE floor_steps (LIKE plan_steps INCLUDING ALL)")
         plan_id = str(uuid.uuid4())
