@@ -116,11 +116,24 @@ def find_cycles(graph: nx.DiGraph, items: Mapping[str, BacklogItem]) -> list[Cyc
             (node,) = component
             if not graph.has_edge(node, node):
                 continue
-        loop = nx.find_cycle(graph.subgraph(component))
+        loop = nx.find_cycle(_by_key(graph, component, items))
         path = [items[u].key for u, _ in loop] + [items[loop[0][0]].key]
         cycles.append(Cycle(members=sorted(items[n].key for n in component), path=path))
     cycles.sort(key=lambda c: c.members)
     return cycles
+
+
+def _by_key(graph: nx.DiGraph, component: set[str], items: Mapping[str, BacklogItem]) -> nx.DiGraph:
+    """The component as a graph of its own with nodes and edges in item-key
+    order, so the loop reported is the same in every process: a subgraph view
+    of a small component iterates a set, whose order follows the per-process
+    string hash seed."""
+    key = {n: items[n].key for n in component}
+    ordered = nx.DiGraph()
+    ordered.add_nodes_from(sorted(component, key=key.__getitem__))
+    edges = [(u, v) for u in component for v in graph.successors(u) if v in component]
+    ordered.add_edges_from(sorted(edges, key=lambda e: (key[e[0]], key[e[1]])))
+    return ordered
 
 
 def schedulable(dg: DependencyGraph) -> nx.DiGraph:
