@@ -14,10 +14,11 @@ hundred thousand times for a large backlog.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-N = TypeVar("N", bound=Hashable)
+# Nodes are item ids: hashable, and ordered, which breaks ties between equals.
+N = TypeVar("N", bound=str)
 
 
 def bottom_levels(succ: Mapping[N, list[N]], order: Sequence[N], duration: Mapping[N, int]) -> dict[N, int]:
@@ -59,20 +60,23 @@ def assign_stages(
 
 def critical_path(pred: Mapping[N, list[N]], order: Iterable[N], duration: Mapping[N, int]) -> tuple[int, list[N]]:
     """The longest chain of estimated durations, and its nodes in order
-    (`order` is a topological order)."""
+    (`order` is a topological order). Between chains of equal length the
+    smaller node ids win, so the answer does not depend on the order the
+    backlog rows came in."""
     finish: dict[N, int] = {}
     via: dict[N, N | None] = {}
     for node in order:
         best, best_pred = 0, None
         for dep in pred[node]:
-            # >= for the first: a dependency that takes no time is still on the path
-            if finish[dep] > best or best_pred is None:
+            # the first always: a dependency that takes no time is still on the path
+            if best_pred is None or finish[dep] > best or (finish[dep] == best and dep < best_pred):
                 best, best_pred = finish[dep], dep
         finish[node] = best + duration[node]
         via[node] = best_pred
     if not finish:
         return 0, []
-    end = max(finish, key=finish.__getitem__)
+    longest = max(finish.values())
+    end = min(node for node, at in finish.items() if at == longest)
     path = [end]
     while (prev := via[path[-1]]) is not None:
         path.append(prev)

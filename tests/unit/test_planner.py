@@ -115,6 +115,18 @@ def test_the_reported_loop_is_the_same_in_every_process() -> None:
     assert len(paths) == 1, paths  # string hashing differs per process; the finding must not
 
 
+def test_between_equal_chains_the_critical_path_does_not_follow_row_order() -> None:
+    spec = {"A": [], "B": ["A"], "C": [], "D": ["C"]}  # two chains of the same estimated length
+
+    def critical_keys(backlog: dict[str, BacklogItem]) -> list[str]:
+        draft = build_plan(backlog, TOOLS, {}, PlanOptions())
+        key_of = {s.id: s.item_key for s in draft.steps}
+        return [key_of[i] for i in draft.totals.critical_path]
+
+    as_read, reversed_rows = items(spec), dict(reversed(items(spec).items()))
+    assert critical_keys(as_read) == critical_keys(reversed_rows) == ["A", "B"]
+
+
 def test_missing_done_and_cancelled_dependencies() -> None:
     backlog = items({"A": ["gone"], "B": ["F"], "C": ["Z"], "F": [], "Z": []}, status={"F": "done", "Z": "cancelled"})
     draft = build_plan(backlog, TOOLS, {}, PlanOptions())
