@@ -164,7 +164,10 @@ function startLive() {
       anonKey: app.config.supabase_anon_key,
       token: app.session.token,
       topics: ['nofx:events'],
-      onMessage: () => app.follower?.nudge(),
+      onMessage: () => {
+        app.follower?.nudge();
+        refreshSoon();
+      },
       onState: (connected) => {
         if (!app.realtime || app.realtime.connected === connected) return;
         app.realtime.connected = connected;
@@ -176,7 +179,22 @@ function startLive() {
   }
 }
 
+// A broadcast means something committed: read the view again at once. The event
+// feed may hold that event back a while (any open transaction in the database
+// cluster does), so the view does not wait for it. Debounced: a burst of
+// broadcasts is one refresh.
+function refreshSoon() {
+  if (app.refreshTimer) return;
+  app.refreshTimer = setTimeout(() => {
+    app.refreshTimer = null;
+    refreshApprovalCount();
+    app.view?.refresh?.();
+  }, 100);
+}
+
 function stopLive() {
+  clearTimeout(app.refreshTimer);
+  app.refreshTimer = null;
   clearTimeout(app.expiryTimer);
   app.follower?.stop();
   app.follower = null;

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+import psycopg
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -279,10 +280,14 @@ def test_with_supabase_configured_a_realtime_broadcast_brings_the_update_at_once
         assert join["payload"]["config"]["private"] is True
         assert realtime.paths[0].startswith("/realtime/v1/websocket?apikey=anon-key")
 
-        # with Realtime up, polling slows to every 10 s: the broadcast is what brings the card now
-        _, pending = paused_plan(client, tokens, conn, "brw6")
-        realtime.broadcast("nofx:events", "approval.requested", {"type": "approval.requested"})
-        expect(page.locator(f"#approval-{pending['id']}")).to_be_visible(timeout=4000)
+        # with Realtime up, polling slows to every 10 s: the broadcast is what brings the card now,
+        # even while the event feed holds the new events back behind an older open transaction
+        with psycopg.connect(conn.info.dsn) as older:
+            older.execute("SELECT pg_current_xact_id()")  # open, with a transaction id, until the end
+            _, pending = paused_plan(client, tokens, conn, "brw6")
+            realtime.broadcast("nofx:events", "approval.requested", {"type": "approval.requested"})
+            expect(page.locator(f"#approval-{pending['id']}")).to_be_visible(timeout=4000)
+            older.rollback()
 
 
 def test_a_plan_with_a_model_comparison_shows_the_models_table(page: Page, console_url: str, tokens, conn, llm) -> None:
