@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from lib.sqltext import array_literal
+
 GENESIS = "0" * 64
 
 INSERT = """
@@ -94,8 +96,10 @@ def record(
             action,
             plan_id,
             step_id,
-            items,
-            packs,
+            # a literal built in one join: psycopg's list dumper looks at
+            # each of a large plan's 100,000 item ids in Python
+            array_literal(items),
+            array_literal(packs),
             content,
             snapshot_key,
             snapshot_digest,

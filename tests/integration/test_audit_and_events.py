@@ -104,7 +104,10 @@ def test_cli_verifies_and_replays(client: Client, tokens, conn, database_url) ->
 
 
 def test_events_come_in_order_with_a_safe_cursor(client: Client, tokens, conn, database_url) -> None:
-    cursor = conn.execute("SELECT id FROM events ORDER BY tx DESC, id DESC LIMIT 1").fetchone()["id"]
+    # the cursor: an event of our own (the database may have none yet when this test runs first)
+    cursor = conn.execute(
+        "INSERT INTO events (type, data) VALUES ('flag.changed', '{\"n\": \"before\"}') RETURNING id"
+    ).fetchone()["id"]
     mine = "type=flag.changed"
     with psycopg.connect(database_url) as slow:  # a transaction that writes an event and commits late
         slow.execute("INSERT INTO events (type, data) VALUES ('flag.changed', '{\"n\": \"slow\"}')")
