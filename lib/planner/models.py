@@ -79,7 +79,7 @@ class PlanOptions(BaseModel):
     compare_models: list[str] = Field(
         default_factory=list,
         max_length=6,
-        description='ask these models for a plan too, e.g. ["openai:gpt-4.1-mini", "anthropic:claude-sonnet-4-5"]',
+        description='ask these models for a plan too, e.g. ["openai:gpt-4.1-mini", "anthropic:claude-sonnet-4-6"]',
     )
     adopt_best_model: StrictBool = Field(default=False, description="adopt the best valid model proposal")
     rollback_on_failure: StrictBool = Field(default=False, description="undo succeeded steps when one fails")
