@@ -15,6 +15,14 @@ RUNNABLE = ("executing", "approved")
 ROLLING_BACK = "rolling back: "
 
 
+def rolling_back(plan: dict[str, Any]) -> bool:
+    """Its succeeded steps are being undone, or have been: a step that
+    succeeds now must be undone too."""
+    if plan["status"] == "rolled_back":
+        return True
+    return plan["status"] == "blocked" and (plan.get("status_reason") or "").startswith(ROLLING_BACK)
+
+
 def change(
     conn: Any, plan_id: Any, status: str, reason: str | None, event: str | None, data: dict[str, Any] | None = None
 ) -> None:

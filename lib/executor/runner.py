@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib import approvals, audit, db, events, overrides, plan_status, settings
+from lib import approvals, audit, db, events, plan_status, settings
 from lib.executor import tools as toolbox
 from lib.plan_status import RUNNABLE as RUNNABLE_PLAN
 from lib.plan_status import TERMINAL as TERMINAL_PLAN
@@ -266,8 +266,9 @@ def run_step(plan: dict[str, Any], step: dict[str, Any], tool: Tool | None, dead
 
 def record(plan_id: Any, run: StepRun) -> str:
     """Write a step's result; returns 'succeeded', 'failed', 'waiting', 'denied',
-    'lost', or 'undo' (it succeeded, but an admin has ordered the plan rolled
-    back since it started: the caller undoes it)."""
+    'lost', or 'undo' (it succeeded, but the plan has been rolling back since
+    it started, by an admin's order or rollback_on_failure: the caller undoes
+    it)."""
     step = run.step
     with db.transaction() as conn:
         plan = _plan(conn, plan_id, lock=True)
@@ -324,7 +325,7 @@ def record(plan_id: Any, run: StepRun) -> str:
             },
         )
         _audit_step(conn, plan, step, kind, {"duration_ms": run.duration_ms, "error": run.error, "cost_usd": cost})
-        if ok and overrides.rollback_ordered(conn, plan_id):
+        if ok and plan_status.rolling_back(plan):
             # the plan row lock orders this against the rollback's read of
             # the succeeded steps: it may or may not have seen this one
             return "undo"
@@ -515,8 +516,8 @@ def stalled_rollbacks(conn: Any, limit: int = 5) -> list[dict[str, Any]]:
 
 
 def _undo_late(plan_id: Any, step: dict[str, Any], deadline: float) -> None:
-    """A step that succeeded after an admin ordered its plan rolled back (it
-    was running when the rollback read the succeeded steps): undo it too."""
+    """A step that succeeded after its plan started rolling back (it was
+    running when the rollback read the succeeded steps): undo it too."""
     with db.transaction() as conn:
         plan = _plan(conn, plan_id)
         tools = _tools(conn)

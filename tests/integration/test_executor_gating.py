@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from lib import auth, db, settings
 from lib.executor import runner
 from lib.overrides import OverrideRequest, apply
@@ -110,11 +112,15 @@ def test_a_plan_ordered_rolled_back_runs_no_further_step(client: Client, tokens,
     assert statuses(client, tokens["viewer"], plan_id) == {"A": "rolled_back", "B": "pending"}
 
 
+@pytest.mark.parametrize("ordered_by", ["admin", "executor"])
 def test_a_step_that_finishes_while_the_plan_rolls_back_is_undone_too(
-    client: Client, tokens, conn, tool_server
+    client: Client, tokens, conn, tool_server, ordered_by: str
 ) -> None:
+    """The rollback is ordered by an admin (an override), or by the executor of
+    a plan with rollback_on_failure while another invocation still runs a step."""
+    prefix = f"egl{ordered_by[0]}"
     webhook_tool(conn, "hook.egl", tool_server.url, mutating=True, rollback={"inputs": {"undo": "{{inputs.target}}"}})
-    body = make_plan(client, tokens["planner"], conn, "egl", {"A": [], "B": []}, tool="hook.egl")
+    body = make_plan(client, tokens["planner"], conn, prefix, {"A": [], "B": []}, tool="hook.egl")
     plan_id = body["plan"]["id"]
     ids = {s["item_key"].split("-", 1)[1]: s["id"] for s in body["steps"]}
     token = {s["item_key"].split("-", 1)[1]: s["idempotency_token"] for s in body["steps"]}
@@ -129,11 +135,12 @@ def test_a_step_that_finishes_while_the_plan_rolls_back_is_undone_too(
         time.sleep(0.01)
     assert [c["key"] for c in tool_server.calls] == [token["B"]]
 
-    admin = auth.authenticate(f"Bearer {tokens['admin']}")
-    with db.transaction() as tx:
-        assert apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)[1]
+    if ordered_by == "admin":
+        admin = auth.authenticate(f"Bearer {tokens['admin']}")
+        with db.transaction() as tx:
+            assert apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)[1]
     # the undo reads the succeeded steps while B is still running: only A
-    assert runner.roll_back(plan_id, "test", "bad release", time.monotonic() + 30) == "rolled_back"
+    assert runner.roll_back(plan_id, ordered_by, "bad release", time.monotonic() + 30) == "rolled_back"
     worker.join(10)
     assert not worker.is_alive()
 
