@@ -18,6 +18,7 @@ rollback_on_failure undoes the succeeded steps in reverse dependency order.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -31,6 +32,8 @@ from lib.executor import tools as toolbox
 from lib.plan_status import RUNNABLE as RUNNABLE_PLAN
 from lib.plan_status import TERMINAL as TERMINAL_PLAN
 from lib.planner.models import Tool
+
+log = logging.getLogger("nofx.executor")
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -398,9 +401,16 @@ def _finish_failed(conn: Any, plan: dict[str, Any]) -> None:
     )
 
 
+class OutOfTime(Exception):
+    """A rollback's time ran out before an undo could finish: it stops where it
+    is (the plan stays blocked, rolling back) and the cron tick resumes it,
+    rather than calling the plan failed over a timeout of its own making."""
+
+
 def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
     """Undo the succeeded steps, last first; the plan ends rolled_back (or
-    failed, saying where, if an undo fails)."""
+    failed, saying where, if an undo fails). Out of time, it returns
+    'blocked' with the rest left to the cron tick."""
     with db.transaction() as conn:
         plan = _plan(conn, plan_id, lock=True)
         assert plan is not None
@@ -414,9 +424,14 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
             "ORDER BY stage DESC, position DESC",
             (plan_id,),
         ).fetchall()
-    for step in done:
-        if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
-            return "failed"
+    try:
+        for step in done:
+            if time.monotonic() >= deadline:
+                raise OutOfTime(step["item_key"])
+            if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
+                return "failed"
+    except OutOfTime:
+        return "blocked"
     with db.transaction() as conn:
         now = _plan(conn, plan_id, lock=True)
         assert now is not None
@@ -460,6 +475,10 @@ def _undo_step(
                     deadline=deadline,
                 )
             )
+        except toolbox.ToolFailed as exc:
+            if exc.retryable and time.monotonic() >= deadline - 0.05:
+                raise OutOfTime(step["item_key"]) from exc
+            error = f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # noqa: BLE001 - report where the undo stopped
             error = f"{type(exc).__name__}: {exc}"
     elif undo.get("action") not in ("none", None):
@@ -523,7 +542,10 @@ def _undo_late(plan_id: Any, step: dict[str, Any], deadline: float) -> None:
         tools = _tools(conn)
     assert plan is not None
     reason = "the plan was ordered rolled back while this step ran"
-    _undo_step(plan, step, tools, "executor", reason, max(deadline, time.monotonic() + 30))
+    try:
+        _undo_step(plan, step, tools, "executor", reason, max(deadline, time.monotonic() + 30))
+    except OutOfTime:  # the plan is still rolling back: the tick's resumed rollback finds this step
+        log.warning("plan %s: undo of late step %s ran out of time", plan_id, step["item_key"])
 
 
 # ----------------------------------------------------------------- advance ----

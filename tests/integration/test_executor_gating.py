@@ -185,6 +185,34 @@ def test_the_cron_tick_finishes_a_rollback_that_stopped_midway(client: Client, t
     assert client.get("/api/cron/tick", headers=cron).json()["rollbacks_resumed"] == 0
 
 
+def test_a_rollback_out_of_time_stops_where_it_is_and_the_tick_finishes_it(
+    client: Client, tokens, conn, tool_server
+) -> None:
+    webhook_tool(
+        conn, "hook.ego", tool_server.url, mutating=True, rollback={"inputs": {"undo": "{{inputs.target}}"}}, retries=0
+    )
+    body = make_plan(client, tokens["planner"], conn, "ego", {"A": [], "B": ["A"]}, tool="hook.ego")
+    plan_id = body["plan"]["id"]
+    conn.execute("UPDATE plan_steps SET status = 'succeeded', attempts = 1 WHERE plan_id = %s", (plan_id,))
+    conn.execute("UPDATE plans SET status = 'completed' WHERE id = %s", (plan_id,))
+    admin = auth.authenticate(f"Bearer {tokens['admin']}")
+    with db.transaction() as tx:
+        assert apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)[1]
+
+    tool_server.delay = 1.0  # slower than the request's time left: the undo of B times out
+    assert runner.roll_back(plan_id, admin, "bad release", time.monotonic() + 0.3) == "blocked"
+    plan = conn.execute("SELECT status, status_reason FROM plans WHERE id = %s", (plan_id,)).fetchone()
+    assert (plan["status"], plan["status_reason"]) == ("blocked", "rolling back: bad release")  # not failed
+    assert statuses(client, tokens["viewer"], plan_id) == {"A": "succeeded", "B": "succeeded"}
+
+    tool_server.delay = 0
+    conn.execute("UPDATE plans SET updated_at = now() - interval '1 hour' WHERE id = %s", (plan_id,))
+    r = client.get("/api/cron/tick", headers={"authorization": f"Bearer {settings.secret('CRON_SECRET')}"})
+    assert r.status == 200 and r.json()["rollbacks_resumed"] >= 1
+    assert statuses(client, tokens["viewer"], plan_id) == {"A": "rolled_back", "B": "rolled_back"}
+    assert plan_status(conn, plan_id) == "rolled_back"
+
+
 def test_steps_waiting_for_approval_do_not_starve_a_runnable_step(client: Client, tokens, conn) -> None:
     builtin_tool(conn, "gate.egs", "echo", approval=ONE)
     gated = {f"G{i}": [] for i in range(10)}
