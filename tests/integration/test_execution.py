@@ -87,6 +87,20 @@ def test_a_failing_step_rolls_back_the_succeeded_ones_in_reverse(client: Client,
     assert events.count("step.rolled_back") == 2 and events[-1] == "plan.rolled_back"
 
 
+def test_a_step_started_near_the_end_of_the_budget_gets_its_own_timeout(
+    client: Client, tokens, conn, tool_server
+) -> None:
+    webhook_tool(conn, "hook.bud", tool_server.url, retries=0)
+    body = make_plan(client, tokens["planner"], conn, "exq", {"A": [], "B": ["A"]}, tool="hook.bud")
+    plan_id = body["plan"]["id"]
+    conn.execute("UPDATE plans SET status = 'executing' WHERE id = %s", (plan_id,))
+    tool_server.delay = 0.5  # longer than the budget left, well within the step timeout
+    outcome = runner.advance(plan_id, 0.2)  # as the cron tick runs a plan with 0.2 s of its budget left
+    steps = {k: s["status"] for k, s in steps_by_key(client, tokens["viewer"], plan_id).items()}
+    assert (outcome.succeeded, outcome.failed) == (1, 0)
+    assert steps == {"A": "succeeded", "B": "pending"}  # A finished; B waits for the next call
+
+
 def test_two_concurrent_executes_run_each_step_once(client: Client, tokens, conn, tool_server) -> None:
     tool_server.delay = 0.2
     webhook_tool(conn, "hook.twice", tool_server.url)
