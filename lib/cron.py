@@ -56,6 +56,12 @@ def tick() -> TickReport:
         ]
         rollbacks = runner.stalled_rollbacks(conn)
     sent = notify.deliver_due()
+    # Undoing comes before new work. A rollback keeps to the budget (it stops
+    # before an undo it has no time for and resumes on a later tick); steps
+    # started in the plans' turn may run their own timeout past it, which
+    # the function's maxDuration leaves room for.
+    for stalled in rollbacks:
+        runner.roll_back(stalled["id"], "cron", stalled["reason"], started + budget)
     steps = 0
     advanced = 0
     for plan_id in plans:
@@ -64,10 +70,6 @@ def tick() -> TickReport:
             break
         steps += runner.advance(plan_id, left).ran
         advanced += 1
-    for stalled in rollbacks:
-        # undo calls run to their own timeout: the rest of the budget, at least one call's worth
-        deadline = time.monotonic() + max(budget - (time.monotonic() - started), runner.step_timeout())
-        runner.roll_back(stalled["id"], "cron", stalled["reason"], deadline)
     return TickReport(
         expired_approvals=expired,
         notifications=sent,
