@@ -547,7 +547,7 @@ def _undo_late(plan_id: Any, step: dict[str, Any], deadline: float) -> None:
     assert plan is not None
     reason = "the plan was ordered rolled back while this step ran"
     try:
-        _undo_step(plan, step, tools, "executor", reason, max(deadline, time.monotonic() + 30))
+        _undo_step(plan, step, tools, "executor", reason, _undo_deadline(deadline))
     except OutOfTime:  # the plan is still rolling back: the tick's resumed rollback finds this step
         log.warning("plan %s: undo of late step %s ran out of time", plan_id, step["item_key"])
 
@@ -595,6 +595,13 @@ def advance(plan_id: Any, budget_seconds: float) -> Outcome:
     return outcome
 
 
+def _undo_deadline(budget_deadline: float) -> float:
+    """Undoing at the end of an invocation may use the room the function's
+    maxDuration leaves past the budget for steps in flight (a step timeout),
+    and no more: what does not fit is resumed by the cron tick."""
+    return budget_deadline + step_timeout()
+
+
 def _after(plan_id: Any, failed: bool, deadline: float) -> str:
     with db.transaction() as conn:
         plan = _plan(conn, plan_id)
@@ -604,7 +611,7 @@ def _after(plan_id: Any, failed: bool, deadline: float) -> str:
             plan_id,
             "executor",
             "a step failed and the plan rolls back on failure",
-            max(deadline, time.monotonic() + 30),
+            _undo_deadline(deadline),
         )
     return settle(plan_id)
 
