@@ -423,35 +423,49 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
             # tick run only executing, approved and paused plans)
             plan_status.change(conn, plan["id"], "blocked", plan_status.ROLLING_BACK + reason, None)
         tools = _tools(conn)
-        done = conn.execute(
-            f"SELECT {STEP_COLUMNS} FROM public.plan_steps s WHERE plan_id = %s AND status = 'succeeded' "  # noqa: S608
-            "ORDER BY stage DESC, position DESC",
-            (plan_id,),
-        ).fetchall()
-    try:
-        for step in done:
-            if time.monotonic() >= deadline:
-                raise OutOfTime(step["item_key"])
-            if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
-                return "failed"
-    except OutOfTime:
-        return "blocked"
-    with db.transaction() as conn:
-        now = _plan(conn, plan_id, lock=True)
-        assert now is not None
-        if now["status"] != "blocked":  # another run of this rollback finished it
-            return str(now["status"])
-        plan_status.change(conn, plan["id"], "rolled_back", reason, "plan.rolled_back", {"undone": len(done)})
-        audit.record(
-            conn,
-            actor=actor,
-            action="plan.rolled_back",
-            plan_id=plan_id,
-            pack_ids=plan["pack_ids"],
-            details={"reason": reason, "undone": len(done)},
-            snapshot=True,
-        )
-    return "rolled_back"
+        todo = _succeeded_steps(conn, plan_id)
+    undone = 0
+    while True:
+        try:
+            for step in todo:
+                if time.monotonic() >= deadline:
+                    raise OutOfTime(step["item_key"])
+                if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
+                    return "failed"
+                undone += 1
+        except OutOfTime:
+            return "blocked"
+        with db.transaction() as conn:
+            now = _plan(conn, plan_id, lock=True)
+            assert now is not None
+            if now["status"] != "blocked":  # another run of this rollback finished it
+                return str(now["status"])
+            # a step that succeeded after the list was read, and whose own
+            # worker could not undo it, is still to do
+            todo = _succeeded_steps(conn, plan_id)
+            if todo:
+                continue
+            plan_status.change(conn, plan["id"], "rolled_back", reason, "plan.rolled_back", {"undone": undone})
+            audit.record(
+                conn,
+                actor=actor,
+                action="plan.rolled_back",
+                plan_id=plan_id,
+                pack_ids=plan["pack_ids"],
+                details={"reason": reason, "undone": undone},
+                snapshot=True,
+            )
+        return "rolled_back"
+
+
+def _succeeded_steps(conn: Any, plan_id: Any) -> list[dict[str, Any]]:
+    """What a rollback undoes, last first."""
+    rows: list[dict[str, Any]] = conn.execute(
+        f"SELECT {STEP_COLUMNS} FROM public.plan_steps s WHERE plan_id = %s AND status = 'succeeded' "  # noqa: S608
+        "ORDER BY stage DESC, position DESC",
+        (plan_id,),
+    ).fetchall()
+    return rows
 
 
 def _undo_step(
@@ -548,8 +562,15 @@ def _undo_late(plan_id: Any, step: dict[str, Any], deadline: float) -> None:
     reason = "the plan was ordered rolled back while this step ran"
     try:
         _undo_step(plan, step, tools, "executor", reason, _undo_deadline(deadline))
-    except OutOfTime:  # the plan is still rolling back: the tick's resumed rollback finds this step
-        log.warning("plan %s: undo of late step %s ran out of time", plan_id, step["item_key"])
+    except OutOfTime:
+        # Not undone in time. A plan still rolling back is resumed by the
+        # cron tick, which finds this step; one that has meanwhile ended
+        # rolled_back is not finished yet, so it is rolling back again.
+        log.warning("plan %s: the undo of late step %s ran out of time", plan_id, step["item_key"])
+        with db.transaction() as conn:
+            now = _plan(conn, plan_id, lock=True)
+            if now is not None and now["status"] == "rolled_back":
+                plan_status.change(conn, plan_id, "blocked", plan_status.ROLLING_BACK + reason, "plan.blocked")
 
 
 # ----------------------------------------------------------------- advance ----
