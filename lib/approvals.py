@@ -550,25 +550,15 @@ CONTEXT_COLUMNS = """
 
 
 def _view(
-    conn: Any,
     row: dict[str, Any],
     now: datetime,
     url_ttl: int = storage.DEFAULT_TTL,
     urls: dict[str, str] | None = None,
 ) -> ApprovalView:
-    """The approval as the API shows it; `row` carries CONTEXT_COLUMNS when the
-    caller read them with it, else they are read here. `urls`: its artifacts'
-    links when the caller signed a page of them at once."""
-    context = (
-        row
-        if "history" in row
-        else conn.execute(
-            f"SELECT {CONTEXT_COLUMNS} FROM public.approvals a WHERE a.id = %s",  # noqa: S608 - a constant
-            (row["id"],),
-        ).fetchone()
-    )
-    plan, step = context["plan"], context["step"]
-    history = [{**h, "occurred_at": datetime.fromisoformat(h["occurred_at"])} for h in context["history"]]
+    """The approval as the API shows it, from a row read with CONTEXT_COLUMNS.
+    `urls`: its artifacts' links when the caller signed a page of them at once."""
+    plan, step = row["plan"], row["step"]
+    history = [{**h, "occurred_at": datetime.fromisoformat(h["occurred_at"])} for h in row["history"]]
     if urls is None:
         urls = storage.backend().signed_urls([a["key"] for a in row["artifacts"] or []], url_ttl)
     expires = now + timedelta(seconds=url_ttl)
@@ -610,14 +600,30 @@ def queue(conn: Any, status: str | None, plan_id: UUID | None, limit: int) -> Ap
     ).fetchall()
     # every artifact link of the page signed at once (one request on Supabase)
     urls = storage.backend().signed_urls([a["key"] for r in rows for a in r["artifacts"] or []])
-    return ApprovalQueue(approvals=[_view(conn, r, now, urls=urls) for r in rows])
+    return ApprovalQueue(approvals=[_view(r, now, urls=urls) for r in rows])
 
 
 def queue_one(conn: Any, approval_id: UUID) -> ApprovalView:
-    row = _by_id(conn, approval_id)
-    if row is None:
+    view = _read_view(conn, approval_id, datetime.now(UTC))
+    if view is None:
         raise not_found("approval", approval_id)
-    return _view(conn, row, datetime.now(UTC))
+    return view
+
+
+def _read_view(conn: Any, approval_id: Any, now: datetime) -> ApprovalView | None:
+    """One approval as this transaction sees it, with its context, in one read."""
+    row = conn.execute(
+        f"SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS} FROM public.approvals a WHERE a.id = %s",  # noqa: S608
+        (approval_id,),
+    ).fetchone()
+    return None if row is None else _view(row, now)
+
+
+def _current(conn: Any, row: dict[str, Any], now: datetime) -> ApprovalView:
+    """The approval of `row`, which this transaction holds locked, as it now stands."""
+    view = _read_view(conn, row["id"], now)
+    assert view is not None
+    return view
 
 
 def decide(
@@ -638,11 +644,15 @@ def decide(
         expire(conn, row, noticed_by=actor, source=_source(principal, client), details={"late_decision": body.decision})
         return (
             410,
-            _problem(410, "this approval expired; it counts as a denial", "approval-expired", _fresh(conn, row, now)),
+            _problem(410, "this approval expired; it counts as a denial", "approval-expired", _current(conn, row, now)),
             True,
         )
     if row["status"] != "pending":
-        return 409, _problem(409, f"already decided: {row['status']}", "approval-decided", _view(conn, row, now)), False
+        return (
+            409,
+            _problem(409, f"already decided: {row['status']}", "approval-decided", _current(conn, row, now)),
+            False,
+        )
     plan, step = row["target_plan"], row["target_step"]
     if _target(plan, step)[1] != row["digest"]:
         cancel(conn, row, "what it approves changed (plan version, inputs or policy) since it was asked", actor)
@@ -652,7 +662,7 @@ def decide(
                 409,
                 "what this approval was asked for has changed; it was cancelled and will be asked anew",
                 "approval-stale",
-                _fresh(conn, row, now),
+                _current(conn, row, now),
             ),
             True,
         )
@@ -703,7 +713,7 @@ def decide(
                     "required": row["required_approvals"],
                 },
             )
-    view = _fresh(conn, row, now)
+    view = _current(conn, row, now)
     # Last, so the plan's audit chain (one row lock per plan, held to the
     # commit) is held for as short a time as possible: decisions on steps of
     # one plan queue there.
@@ -719,15 +729,6 @@ def decide(
         snapshot=True,
     )
     return 200, view, True
-
-
-def _fresh(conn: Any, row: dict[str, Any], now: datetime) -> ApprovalView:
-    """The approval as this transaction left it, with its context, in one read."""
-    fresh = conn.execute(
-        f"SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS} FROM public.approvals a WHERE a.id = %s",  # noqa: S608
-        (row["id"],),
-    ).fetchone()
-    return _view(conn, fresh, now)
 
 
 def _actor(principal: Any, body: DecisionRequest) -> tuple[str, str | None]:
