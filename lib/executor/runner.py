@@ -425,16 +425,11 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
         tools = _tools(conn)
         todo = _succeeded_steps(conn, plan_id)
     undone = 0
-    while True:
-        try:
-            for step in todo:
-                if time.monotonic() >= deadline:
-                    raise OutOfTime(step["item_key"])
-                if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
-                    return "failed"
-                undone += 1
-        except OutOfTime:
-            return "blocked"
+    while True:  # until no step is left succeeded
+        stopped = _undo_each(plan, todo, tools, actor, reason, deadline)
+        if stopped is not None:
+            return stopped
+        undone += len(todo)
         with db.transaction() as conn:
             now = _plan(conn, plan_id, lock=True)
             assert now is not None
@@ -443,19 +438,34 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
             # a step that succeeded after the list was read, and whose own
             # worker could not undo it, is still to do
             todo = _succeeded_steps(conn, plan_id)
-            if todo:
-                continue
-            plan_status.change(conn, plan["id"], "rolled_back", reason, "plan.rolled_back", {"undone": undone})
-            audit.record(
-                conn,
-                actor=actor,
-                action="plan.rolled_back",
-                plan_id=plan_id,
-                pack_ids=plan["pack_ids"],
-                details={"reason": reason, "undone": undone},
-                snapshot=True,
-            )
-        return "rolled_back"
+            if not todo:
+                plan_status.change(conn, plan["id"], "rolled_back", reason, "plan.rolled_back", {"undone": undone})
+                audit.record(
+                    conn,
+                    actor=actor,
+                    action="plan.rolled_back",
+                    plan_id=plan_id,
+                    pack_ids=plan["pack_ids"],
+                    details={"reason": reason, "undone": undone},
+                    snapshot=True,
+                )
+                return "rolled_back"
+
+
+def _undo_each(
+    plan: dict[str, Any], steps: list[dict[str, Any]], tools: dict[str, Tool], actor: Any, reason: str, deadline: float
+) -> str | None:
+    """Undo these steps in order. Returns None when all are undone, 'failed'
+    when an undo failed (the plan says where), 'blocked' when time ran out."""
+    try:
+        for step in steps:
+            if time.monotonic() >= deadline:
+                raise OutOfTime(step["item_key"])
+            if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
+                return "failed"
+    except OutOfTime:
+        return "blocked"
+    return None
 
 
 def _succeeded_steps(conn: Any, plan_id: Any) -> list[dict[str, Any]]:
