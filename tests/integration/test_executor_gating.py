@@ -29,6 +29,17 @@ def plan_status(conn, plan_id: str) -> str:
     return conn.execute("SELECT status FROM plans WHERE id = %s", (plan_id,)).fetchone()["status"]
 
 
+def advance_until_a_tool_runs(plan_id: str, budget: float, server) -> threading.Thread:
+    """The executor in another thread (another invocation), once its first tool call is in flight."""
+    worker = threading.Thread(target=runner.advance, args=(plan_id, budget))
+    worker.start()
+    deadline = time.monotonic() + 5
+    while not server.calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.calls, "the executor did not call the tool"
+    return worker
+
+
 def test_a_warn_plan_runs_nothing_until_its_plan_approval(client: Client, tokens, conn) -> None:
     body = make_plan(client, tokens["planner"], conn, "egw", {"A": [], "B": ["A"]})
     plan_id = body["plan"]["id"]
@@ -128,11 +139,7 @@ def test_a_step_that_finishes_while_the_plan_rolls_back_is_undone_too(
     conn.execute("UPDATE plan_steps SET status = 'succeeded', attempts = 1 WHERE id = %s", (ids["A"],))
     conn.execute("UPDATE plans SET status = 'executing' WHERE id = %s", (plan_id,))
     tool_server.delay = 0.6
-    worker = threading.Thread(target=runner.advance, args=(plan_id, 10))
-    worker.start()
-    deadline = time.monotonic() + 5
-    while not tool_server.calls and time.monotonic() < deadline:
-        time.sleep(0.01)
+    worker = advance_until_a_tool_runs(plan_id, 10, tool_server)
     assert [c["key"] for c in tool_server.calls] == [token["B"]]
 
     if ordered_by == "admin":
@@ -249,11 +256,7 @@ def test_a_late_step_whose_undo_runs_out_of_time_is_still_undone(
         conn.execute("UPDATE plans SET status = 'executing' WHERE id = %s", (plan_id,))
 
         # B runs for 0.6 s in an invocation with 0.2 s of budget: its undo may take until 1.2 s
-        worker = threading.Thread(target=runner.advance, args=(plan_id, 0.2))
-        worker.start()
-        deadline = time.monotonic() + 5
-        while not forward.calls and time.monotonic() < deadline:
-            time.sleep(0.01)
+        worker = advance_until_a_tool_runs(plan_id, 0.2, forward)
         admin = auth.authenticate(f"Bearer {tokens['admin']}")
         with db.transaction() as tx:
             assert apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)[1]
