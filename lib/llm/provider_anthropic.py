@@ -15,7 +15,7 @@ from lib.llm import clients
 from lib.llm.answer import Answer
 from lib.llm.pricing import TokenUsage
 from lib.llm.prompt import PROPOSAL_SCHEMA, Prompt
-from lib.llm.retry import Attempted, ProviderFailure, call_with_retries, retry_after_seconds
+from lib.llm.retry import Attempted, call_with_retries, sdk_failures
 
 
 def _error_text(exc: anthropic.APIStatusError) -> str:
@@ -51,7 +51,7 @@ def ask(
     client = clients.cached(anthropic.Anthropic, api_key, base_url)
 
     def send(timeout_s: float) -> Answer:
-        try:
+        with sdk_failures(anthropic, timeout_s, _error_text):
             message = client.messages.create(
                 model=model,
                 max_tokens=prompt.max_output_tokens,
@@ -60,16 +60,6 @@ def ask(
                 output_config={"format": {"type": "json_schema", "schema": PROPOSAL_SCHEMA}},
                 timeout=timeout_s,
             )
-        except anthropic.APIStatusError as exc:
-            raise ProviderFailure(
-                f"HTTP {exc.status_code}: {_error_text(exc)}",
-                status=exc.status_code,
-                retry_after=retry_after_seconds(exc.response.headers),
-            ) from exc
-        except anthropic.APITimeoutError as exc:
-            raise ProviderFailure(f"timed out after {timeout_s:.1f} s", kind="timeout") from exc
-        except anthropic.APIConnectionError as exc:
-            raise ProviderFailure(f"connection failed: {exc.__cause__ or exc}", kind="connection") from exc
         return _answer(message)
 
     return call_with_retries(send, budget_s=budget_s, max_attempts=max_attempts)

@@ -14,7 +14,7 @@ from lib.llm import clients
 from lib.llm.answer import Answer
 from lib.llm.pricing import TokenUsage
 from lib.llm.prompt import PROPOSAL_SCHEMA, Prompt
-from lib.llm.retry import Attempted, ProviderFailure, call_with_retries, retry_after_seconds
+from lib.llm.retry import Attempted, call_with_retries, sdk_failures
 
 
 def _error_text(exc: openai.APIStatusError) -> str:
@@ -50,7 +50,7 @@ def ask(
     client = clients.cached(openai.OpenAI, api_key, base_url)
 
     def send(timeout_s: float) -> Answer:
-        try:
+        with sdk_failures(openai, timeout_s, _error_text):
             completion = client.chat.completions.create(
                 model=model,
                 messages=[
@@ -64,16 +64,6 @@ def ask(
                 max_completion_tokens=prompt.max_output_tokens,
                 timeout=timeout_s,
             )
-        except openai.APIStatusError as exc:
-            raise ProviderFailure(
-                f"HTTP {exc.status_code}: {_error_text(exc)}",
-                status=exc.status_code,
-                retry_after=retry_after_seconds(exc.response.headers),
-            ) from exc
-        except openai.APITimeoutError as exc:
-            raise ProviderFailure(f"timed out after {timeout_s:.1f} s", kind="timeout") from exc
-        except openai.APIConnectionError as exc:
-            raise ProviderFailure(f"connection failed: {exc.__cause__ or exc}", kind="connection") from exc
         return _answer(completion)
 
     return call_with_retries(send, budget_s=budget_s, max_attempts=max_attempts)
