@@ -24,8 +24,10 @@ from lib.gates.models import GATES, RANK, GateResult, Verdict, worst
 from lib.gates.models import score as gate_score
 from lib.planner.models import Finding
 from lib.problems import Problem, not_found
+from lib.sqltext import copy_text
 
 PLAN_FINDINGS_KEPT = 100  # per gate on the plan row; every step's own are on its rows
+COPY_CHUNK_LINES = 200  # evaluation rows a write: the server parses one chunk while the next is joined
 
 
 def load_settings(conn: Any) -> dict[str, Any]:
@@ -66,35 +68,15 @@ def _details(findings: list[Finding], policy_version: str, summary: dict[str, An
     return to_json(details).decode()
 
 
-def record(
-    conn: Any,
-    plan_id: str,
-    evaluation: PlanEvaluation,
-    evaluated_by: str,
-    model_evaluations: Iterable[tuple[str, PlanEvaluation]] = (),
-    *,
-    set_status: bool = False,
-) -> int:
-    """Write the next generation; returns its number. With `set_status`, the
-    plan's status and status_reason follow the verdict (plan_status) in the
-    same UPDATE."""
-    status_columns = ", status = %(status)s, status_reason = %(status_reason)s" if set_status else ""
-    row = conn.execute(
-        "UPDATE public.plans SET evaluation_generation = evaluation_generation + 1, verdict = %(verdict)s, "  # noqa: S608 - constants only
-        f"score = %(score)s, policy_version = %(policy_version)s, updated_at = now(){status_columns} "
-        "WHERE id = %(id)s RETURNING evaluation_generation",
-        {
-            "verdict": evaluation.verdict,
-            "score": evaluation.score,
-            "policy_version": evaluation.policy_version,
-            "status": plan_status(evaluation),
-            "status_reason": status_reason(evaluation),
-            "id": plan_id,
-        },
-    ).fetchone()
-    generation = int(row["evaluation_generation"])
+def evaluation_lines(
+    evaluation: PlanEvaluation, evaluated_by: str, model_evaluations: Iterable[tuple[str, PlanEvaluation]] = ()
+) -> list[str]:
+    """A generation's rows (RECORD_COLUMNS but the last two), as COPY text
+    lines without the plan id, generation and newline that record() appends.
+    Pure: the planner builds them while its steps are being copied."""
     version = evaluation.policy_version
-    rows: list[tuple[Any, ...]] = []
+    tail = f"\t{copy_text(version)}\t{copy_text(evaluated_by)}"
+    rows: list[tuple[str, str | None, str | None, str, str, int, str]] = []
     for gate in evaluation.gates:
         summary = evaluation.resource_summary if gate.gate == "resource" else None
         rows.append(
@@ -123,17 +105,57 @@ def record(
         for gate in model_eval.gates:
             rows.append(("model", None, model, gate.gate, gate.verdict, gate.score, _details(gate.findings, version)))
         rows.append(("model", None, model, "overall", model_eval.verdict, model_eval.score, _details([], version)))
+    return [
+        f"{scope}\t{step_id or NULL}\t{NULL if model is None else copy_text(model)}\t{gate}\t{verdict}\t{score}\t"
+        f"{copy_text(details)}{tail}"
+        for scope, step_id, model, gate, verdict, score, details in rows
+    ]
+
+
+NULL = "\\N"
+RECORD_COLUMNS = (
+    "scope, step_id, model, gate, verdict, score, details, policy_version, evaluated_by, plan_id, generation"
+)
+
+
+def record(
+    conn: Any,
+    plan_id: str,
+    evaluation: PlanEvaluation,
+    evaluated_by: str,
+    model_evaluations: Iterable[tuple[str, PlanEvaluation]] = (),
+    *,
+    set_status: bool = False,
+    lines: list[str] | None = None,
+) -> int:
+    """Write the next generation; returns its number. With `set_status`, the
+    plan's status and status_reason follow the verdict (plan_status) in the
+    same UPDATE. `lines` are evaluation_lines() of the same arguments, when
+    the caller has built them already."""
+    if lines is None:
+        lines = evaluation_lines(evaluation, evaluated_by, model_evaluations)
+    status_columns = ", status = %(status)s, status_reason = %(status_reason)s" if set_status else ""
+    row = conn.execute(
+        "UPDATE public.plans SET evaluation_generation = evaluation_generation + 1, verdict = %(verdict)s, "  # noqa: S608 - constants only
+        f"score = %(score)s, policy_version = %(policy_version)s, updated_at = now(){status_columns} "
+        "WHERE id = %(id)s RETURNING evaluation_generation",
+        {
+            "verdict": evaluation.verdict,
+            "score": evaluation.score,
+            "policy_version": evaluation.policy_version,
+            "status": plan_status(evaluation),
+            "status_reason": status_reason(evaluation),
+            "id": plan_id,
+        },
+    ).fetchone()
+    generation = int(row["evaluation_generation"])
+    end = f"\t{plan_id}\t{generation}\n"
     with (
         conn.cursor() as cur,
-        cur.copy(
-            "COPY public.plan_evaluations (plan_id, generation, scope, step_id, model, gate, verdict, score, details, "
-            "policy_version, evaluated_by) FROM STDIN"
-        ) as copy,
+        cur.copy(f"COPY public.plan_evaluations ({RECORD_COLUMNS}) FROM STDIN") as copy,
     ):
-        for scope, step_id, model, gate_name, verdict, score, details in rows:
-            copy.write_row(
-                (plan_id, generation, scope, step_id, model, gate_name, verdict, score, details, version, evaluated_by)
-            )
+        for start in range(0, len(lines), COPY_CHUNK_LINES):
+            copy.write(end.join(lines[start : start + COPY_CHUNK_LINES]) + end)
     events.emit_many(
         conn,
         (

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from uuid import UUID
 
 from psycopg.rows import tuple_row
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
-from pydantic_core import to_json
 
 from lib import audit
 from lib.gates.models import GateResult
@@ -25,7 +26,7 @@ from lib.llm.summary import ComparisonSummary
 from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats
 from lib.problems import Problem, invalid_input, not_found
 from lib.runtime import gc_paused
-from lib.sqltext import array_literal, uuid_array_literal
+from lib.sqltext import array_literal, copy_json, copy_text, uuid_array_literal
 
 OPEN_PLAN_STATUSES = ("draft", "ready", "blocked", "approved", "executing", "paused")
 MAX_STEPS_IN_RESPONSE = 2000
@@ -257,23 +258,6 @@ STEP_COLUMNS = (
 )
 
 
-def _copy_text(value: str) -> str:
-    """A value as COPY's text format reads it: backslash, tab, newline and
-    carriage return escaped (rarely present: checked before replacing)."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return value
-
-
-def _json_text(value: Any) -> str:
-    """JSON for a jsonb column, in COPY's text format. pydantic-core encodes a
-    small dict four times faster than json.dumps (and never writes a raw
-    control character, so only backslashes need escaping); NaN stays NaN, which
-    PostgreSQL refuses, as it did from json.dumps."""
-    text = to_json(value, inf_nan_mode="constants").decode()
-    return text.replace("\\", "\\\\") if "\\" in text else text
-
-
 def _step_rows(plan_id: str, draft: PlanDraft) -> Iterator[str]:
     """Each step as one line of COPY's text format, in STEP_COLUMNS order.
 
@@ -286,17 +270,17 @@ def _step_rows(plan_id: str, draft: PlanDraft) -> Iterator[str]:
     def text(value: str | None) -> str:
         out = texts.get(value)
         if out is None:
-            out = texts[value] = _copy_text(value)  # type: ignore[arg-type]
+            out = texts[value] = copy_text(value)  # type: ignore[arg-type]
         return out
 
     for s in draft.steps:
         cost = "\\N" if s.est_cost_usd is None else repr(s.est_cost_usd)
         yield (
-            f"{s.id}\t{plan_id}\t{s.item_id}\t{_copy_text(s.item_key)}\t{_copy_text(s.title)}\t"
+            f"{s.id}\t{plan_id}\t{s.item_id}\t{copy_text(s.item_key)}\t{copy_text(s.title)}\t"
             f"{text(s.pack_id)}\t{text(s.tool_id)}\t{s.stage}\t{s.position}\t"
-            f"{uuid_array_literal(s.depends_on)}\t{s.idempotency_token}\t{_json_text(s.rollback)}\t{_json_text(s.inputs)}\t"
+            f"{uuid_array_literal(s.depends_on)}\t{s.idempotency_token}\t{copy_json(s.rollback)}\t{copy_json(s.inputs)}\t"
             f"{'t' if s.requires_approval else 'f'}\tpending\t{s.est_duration_ms}\t{cost}\t{text(s.cost_note)}\t"
-            f"{text(s.environment)}\t{_copy_text(array_literal(s.tags)) if s.tags else '{}'}\t{s.priority}\t"
+            f"{text(s.environment)}\t{copy_text(array_literal(s.tags)) if s.tags else '{}'}\t{s.priority}\t"
             f"{text(s.duration_source)}\n"
         )
 
@@ -465,11 +449,63 @@ def _read(conn: Any, request: PlanRequest) -> tuple[Any, ...]:
     return roots, backlog, tools, stats, gate_context(conn, tools, stats, request.options)
 
 
+class _Judged(NamedTuple):
+    """The gates' word on the plan to write, and which plan that is."""
+
+    draft: PlanDraft
+    evaluation: Any  # PlanEvaluation
+    model_evaluations: list[tuple[str, Any]]
+    comparison: Any  # Comparison | None
+    source: str
+
+
+def _judge(draft: PlanDraft, ctx: Any, comparison: Any, options: PlanOptions) -> _Judged:
+    """Evaluate the gates; with compared models, each proposal too, and adopt
+    the best valid one when asked (the deterministic plan when none is valid)."""
+    from lib.gates.evaluate import evaluate_gates
+
+    evaluation = evaluate_gates(draft, ctx)
+    if comparison is None:
+        return _Judged(draft, evaluation, [], None, "deterministic")
+    model_evaluations = comparison.evaluate(lambda d: evaluate_gates(d, ctx))
+    source = "deterministic"
+    if options.adopt_best_model:
+        draft, comparison = comparison.adopt_best(draft)
+        if comparison.adopted is not None:
+            evaluation = dict(model_evaluations)[comparison.adopted]
+            source = comparison.adopted
+    return _Judged(draft, evaluation, model_evaluations, comparison, source)
+
+
+@contextmanager
+def _steps_copied_meanwhile(conn: Any, plan_id: str, draft: PlanDraft) -> Iterator[None]:
+    """Copy the steps on a worker thread while the caller's block does pure
+    work (it must not touch `conn`). The server parses, indexes and checks the
+    foreign key of every row on its own core; done one after the other, this
+    process sat idle through that, and the server through the gates. The
+    worker's error, if any, is raised when the block ends."""
+    failure: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            copy_steps(conn, plan_id, draft)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            failure.append(error)
+
+    worker = threading.Thread(target=copy, name="copy-steps", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.join()
+    if failure:
+        raise failure[0]
+
+
 def _create(
     writer: Callable[[], Any], request: PlanRequest, principal: Any, idempotency_key: str | None
 ) -> tuple[int, PlanCreated]:
-    from lib import db, evaluations
-    from lib.gates.evaluate import evaluate_gates
+    from lib import db
     from lib.llm.refs import require_model_refs
     from lib.planner.build import build_plan
 
@@ -493,32 +529,125 @@ def _create(
         comparison = compare(draft, refs, options.max_parallel)
         ctx = ctx.model_copy(update={"model_costs": comparison.model_costs()})
         conn = writer()
-    evaluation = evaluate_gates(draft, ctx)
-    model_evaluations = comparison.evaluate(lambda d: evaluate_gates(d, ctx)) if comparison is not None else []
-    source = "deterministic"
-    if comparison is not None and options.adopt_best_model:
-        draft, comparison = comparison.adopt_best(draft)  # the deterministic plan when no proposal is valid
-        if comparison.adopted is not None:
-            evaluation = dict(model_evaluations)[comparison.adopted]
-            source = comparison.adopted
-    gates_out = evaluations.results_for_response(evaluation)
-    summary = comparison.summary() if comparison is not None else None
 
     if options.dry_run:
-        view = _plan_view_for_dry_run(draft, request, principal, evaluation)
-        view.source = source
-        return 200, _answer(view, draft, gates_out, evaluation.verdict, summary, dry_run=True)
+        judged = _judge(draft, ctx, comparison, options)
+        view = _plan_view_for_dry_run(judged.draft, request, principal, judged.evaluation)
+        view.source = judged.source
+        summary = judged.comparison.summary() if judged.comparison is not None else None
+        return 200, _answer(view, judged, summary, dry_run=True)
 
-    status = evaluations.plan_status(evaluation)
-    title = request.options.title or _default_title(draft)
-    row = conn.execute(
-        INSERT_PLAN,
+    if comparison is None:
+        # The draft is final: it is written as a draft while the gates judge
+        # it (and the rest of what is written is prepared), and record()
+        # below gives it the verdict's status.
+        row = _insert_plan(conn, request, principal, idempotency_key, draft, "deterministic")
+        if row is None:
+            return 200, existing_open_plan(conn, draft.fingerprint)
+        with _steps_copied_meanwhile(conn, str(row["id"]), draft):
+            judged = _judge(draft, ctx, None, options)
+            lines, answer = _prepare(row, judged, principal)
+    else:  # the gates choose which plan to write (adopt_best_model)
+        judged = _judge(draft, ctx, comparison, options)
+        row = _insert_plan(conn, request, principal, idempotency_key, judged.draft, judged.source)
+        if row is None:
+            return 200, existing_open_plan(conn, draft.fingerprint)
+        lines, answer = _prepare(row, judged, principal)
+        copy_steps(conn, str(row["id"]), judged.draft)
+    _record(conn, str(row["id"]), row["title"], judged, lines, answer.comparison, request, principal)
+    return 201, answer
+
+
+def _prepare(row: dict[str, Any], judged: _Judged, principal: Any) -> tuple[list[str], PlanCreated]:
+    """What is left to write and answer, worked out without the connection:
+    the evaluation rows, and the answer with the plan row as record() leaves
+    it (verdict, score and status; the same now() stamps updated_at)."""
+    from lib import evaluations
+
+    evaluation = judged.evaluation
+    lines = evaluations.evaluation_lines(evaluation, principal.name, judged.model_evaluations)
+    plan = PlanView.model_validate(
         {
-            "title": title,
-            "status": status,
+            **row,
+            "status": evaluations.plan_status(evaluation),
             "status_reason": evaluations.status_reason(evaluation),
             "verdict": evaluation.verdict,
             "score": evaluation.score,
+        }
+    )
+    summary = judged.comparison.summary() if judged.comparison is not None else None
+    return lines, _answer(plan, judged, summary, dry_run=False)
+
+
+def _record(
+    conn: Any,
+    plan_id: str,
+    title: str,
+    judged: _Judged,
+    lines: list[str],
+    summary: ComparisonSummary | None,
+    request: PlanRequest,
+    principal: Any,
+) -> None:
+    """The verdict and its evaluation rows, the comparison, the event and the audit entry."""
+    from lib import evaluations
+
+    draft, evaluation = judged.draft, judged.evaluation
+    generation = evaluations.record(
+        conn,
+        plan_id,
+        evaluation,
+        principal.name,
+        model_evaluations=judged.model_evaluations,
+        set_status=True,
+        lines=lines,
+    )
+    if judged.comparison is not None:
+        from lib.llm import store
+
+        store.record(conn, plan_id, judged.comparison)
+    evaluations.announce_verdict(conn, plan_id, title, evaluation, generation, draft.totals.model_dump())
+    audit.record(
+        conn,
+        actor=principal,
+        action="plan.created",
+        plan_id=plan_id,
+        backlog_item_ids=draft.item_ids,
+        pack_ids=draft.pack_ids,
+        details={
+            "status": evaluations.plan_status(evaluation),
+            "verdict": evaluation.verdict,
+            "score": evaluation.score,
+            "policy_version": evaluation.policy_version,
+            "fingerprint": draft.fingerprint,
+            "steps": draft.totals.steps,
+            "options": request.options.model_dump(),
+            "source": judged.source,
+            "comparison": None
+            if summary is None
+            else {
+                "best": summary.best_model,
+                "adopted": summary.adopted_model,
+                "prompt_digest": summary.prompt_digest,
+                "models": {m.model: {"score": m.score, "valid": m.valid, "error": m.error} for m in summary.models},
+            },
+        },
+    )
+
+
+def _insert_plan(
+    conn: Any, request: PlanRequest, principal: Any, idempotency_key: str | None, draft: PlanDraft, source: str
+) -> dict[str, Any] | None:
+    """The plan row, as a draft with no verdict yet (evaluations.record sets
+    both), or None when an open plan for the same input exists."""
+    return conn.execute(
+        INSERT_PLAN,
+        {
+            "title": request.options.title or _default_title(draft),
+            "status": "draft",
+            "status_reason": "being evaluated",
+            "verdict": None,
+            "score": None,
             "source": source,
             "idempotency_key": idempotency_key,
             "fingerprint": draft.fingerprint,
@@ -531,63 +660,20 @@ def _create(
             "created_by_sub": principal.subject,
         },
     ).fetchone()
-    if row is None:
-        return 200, existing_open_plan(conn, draft.fingerprint)
-    plan = PlanView.model_validate(row)
-    plan_id = str(row["id"])
-    copy_steps(conn, plan_id, draft)
-    generation = evaluations.record(conn, plan_id, evaluation, principal.name, model_evaluations=model_evaluations)
-    if comparison is not None:
-        from lib.llm import store
-
-        store.record(conn, plan_id, comparison)
-    evaluations.announce_verdict(conn, plan_id, title, evaluation, generation, draft.totals.model_dump())
-    audit.record(
-        conn,
-        actor=principal,
-        action="plan.created",
-        plan_id=plan_id,
-        backlog_item_ids=draft.item_ids,
-        pack_ids=draft.pack_ids,
-        details={
-            "status": status,
-            "verdict": evaluation.verdict,
-            "score": evaluation.score,
-            "policy_version": evaluation.policy_version,
-            "fingerprint": draft.fingerprint,
-            "steps": draft.totals.steps,
-            "options": request.options.model_dump(),
-            "source": source,
-            "comparison": None
-            if summary is None
-            else {
-                "best": summary.best_model,
-                "adopted": summary.adopted_model,
-                "prompt_digest": summary.prompt_digest,
-                "models": {m.model: {"score": m.score, "valid": m.valid, "error": m.error} for m in summary.models},
-            },
-        },
-    )
-    return 201, _answer(plan, draft, gates_out, evaluation.verdict, summary, dry_run=False)
 
 
-def _answer(
-    plan: PlanView,
-    draft: PlanDraft,
-    gates_out: list[GateResult],
-    verdict: str,
-    summary: ComparisonSummary | None,
-    *,
-    dry_run: bool,
-) -> PlanCreated:
+def _answer(plan: PlanView, judged: _Judged, summary: ComparisonSummary | None, *, dry_run: bool) -> PlanCreated:
     """The answer to a new plan (or a dry run): its first steps straight from the draft."""
+    from lib import evaluations
+
+    draft = judged.draft
     return PlanCreated(
         plan=plan,
         steps=_draft_steps_view(draft, MAX_STEPS_IN_RESPONSE),
         steps_total=len(draft.steps),
         steps_truncated=len(draft.steps) > MAX_STEPS_IN_RESPONSE,
-        evaluations=gates_out,
-        verdict=verdict,
+        evaluations=evaluations.results_for_response(judged.evaluation),
+        verdict=judged.evaluation.verdict,
         reused=False,
         dry_run=dry_run,
         comparison=summary,
@@ -659,7 +745,7 @@ def load_draft(conn: Any, plan_id: UUID | str) -> tuple[dict[str, Any], PlanDraf
         "FROM public.plan_steps WHERE plan_id = %s ORDER BY stage, position",
         (plan_id,),
     ).fetchall()
-    steps = [PlanStep.model_validate(r) for r in rows]
+    steps = TypeAdapter(list[PlanStep]).validate_python(rows)
     stages: list[list[str]] = []
     for step in steps:
         while len(stages) <= step.stage:

@@ -10,6 +10,8 @@ in earlier stages.
 
 from __future__ import annotations
 
+import dataclasses
+
 from lib.llm.proposal import check_proposal
 from lib.planner.models import PlanDraft, PlanStep
 
@@ -37,7 +39,7 @@ def adopt_checked(draft: PlanDraft, stages: list[list[str]], max_parallel: int) 
     for number, keys in enumerate(restaged(stages, max_parallel)):
         ids = []
         for position, key in enumerate(keys):
-            step = by_key[key].model_copy(update={"stage": number, "position": position})
+            step = dataclasses.replace(by_key[key], stage=number, position=position)
             steps.append(step)
             ids.append(step.id)
         stage_ids.append(ids)

@@ -10,10 +10,8 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
-
-from pydantic import TypeAdapter
 
 from lib.planner import estimates, graph, rollback, schedule, tokens
 from lib.planner.models import (
@@ -28,19 +26,32 @@ from lib.planner.models import (
 )
 
 
-def random_ids(count: int) -> list[str]:
-    """Fresh UUIDv4s for the steps, from one read of the OS's randomness
-    (formatted by hand: uuid.UUID costs more than the plan's graph work)."""
-    raw = os.urandom(16 * count).hex()
-    out = []
-    for i in range(0, 32 * count, 32):
-        h = raw[i : i + 32]
-        out.append(f"{h[0:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}")
+def time_ordered_ids(count: int) -> list[str]:
+    """Fresh UUIDv7s for the steps (RFC 9562), ascending in the order given.
+
+    The steps are written in that order, so each new key goes at the right
+    edge of plan_steps' primary key index: with random UUIDv4s every insert
+    landed on a random leaf, and a plan's COPY grew slower as the table grew
+    (100,000 steps: 1.5 s into an empty table, 1.9-2.0 s once it held a few
+    plans). Layout (method 1, a counter): 48 bits of Unix milliseconds, the
+    version, a 32-bit counter split around the variant (whose two free bits
+    stay 0), then 40 random bits, so two plans started in the same millisecond
+    still differ. Formatted
+    by hand from one read of the OS's randomness: uuid.UUID costs more than
+    the plan's graph work."""
+    millis = f"{int(time.time() * 1000) & (1 << 48) - 1:012x}"
+    prefix = f"{millis[:8]}-{millis[8:]}-7"
+    raw = os.urandom(5 * count).hex()
+    out: list[str] = []
+    for block in range(0, count, 256):  # the counter's top 24 bits change once a block
+        head = f"{prefix}{block >> 20 & 0xFFF:03x}-8{block >> 8 & 0xFFF:03x}-"
+        out.extend(
+            head + low + raw[10 * i : 10 * i + 10] for low, i in zip(_LOW_BYTE, range(block, min(block + 256, count)))
+        )
     return out
 
 
-# RFC 9562: the two top bits of the clock_seq byte are 10 (variant 1).
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+_LOW_BYTE = [f"{b:02x}" for b in range(256)]
 
 
 def build_plan(
@@ -49,7 +60,7 @@ def build_plan(
     stats: Mapping[str, ToolStats],
     options: PlanOptions,
     selected_ids: Sequence[str] | None = None,
-    new_ids: Callable[[int], list[str]] = random_ids,
+    new_ids: Callable[[int], list[str]] = time_ordered_ids,
 ) -> PlanDraft:
     dg = graph.build(backlog, selected_ids)
     items = dg.items
@@ -65,7 +76,8 @@ def build_plan(
     stage_of = schedule.assign_stages(pred, succ, options.max_parallel, rank=rank.__getitem__)
     stages_of_items = _order_stages(items, stage_of)
 
-    step_id = dict(zip(items, new_ids(len(items)), strict=True))
+    # ids ascend in the order the steps are written (time_ordered_ids)
+    step_id = dict(zip((i for members in stages_of_items for i in members), new_ids(len(items)), strict=True))
     facts = GraphFacts(
         cycles=dg.cycles,
         dependency_issues=dg.issues,
@@ -73,8 +85,7 @@ def build_plan(
         unknown_tools=sorted({i.tool_id for i in items.values() if i.tool_id not in tools}),
     )
     gaps: dict[str, str] = {}
-    rows = _step_rows(items, tools, stages_of_items, step_id, lines, est, tokens.step_tokens(fingerprint), gaps)
-    steps = _STEPS.validate_python(rows)
+    steps = _steps(items, tools, stages_of_items, step_id, lines, est, tokens.step_tokens(fingerprint), gaps)
     facts.rollback_gaps = [step_id[i] for i in items if i in gaps]  # in item order, as they always were
     known = [e.cost_usd for e in est.values() if e.cost_usd is not None]  # summed in item order
     stages = [[step_id[i] for i in members] for members in stages_of_items]
@@ -103,10 +114,7 @@ def build_plan(
     )
 
 
-_STEPS = TypeAdapter(list[PlanStep])
-
-
-def _step_rows(
+def _steps(
     items: Mapping[str, BacklogItem],
     tools: Mapping[str, Tool],
     stages_of_items: list[list[str]],
@@ -115,12 +123,10 @@ def _step_rows(
     est: Mapping[str, estimates.Estimate],
     token_of: Callable[[str], str],
     gaps: dict[str, str],
-) -> list[dict[str, Any]]:
-    """The steps as plain dicts, in stage order, for one pydantic call to
-    validate (a model at a time costs twice as much). Records each item whose
-    rollback is missing in `gaps`."""
+) -> list[PlanStep]:
+    """The steps in stage order. Records each item whose rollback is missing in `gaps`."""
     renderer = rollback.Renderer()
-    rows = []
+    steps = []
     for number, members in enumerate(stages_of_items):
         for position, item_id in enumerate(members):
             item = items[item_id]
@@ -130,31 +136,31 @@ def _step_rows(
             if gap is not None:
                 gaps[item_id] = gap
             step_est = est[item_id]
-            rows.append(
-                {
-                    "id": step_id[item_id],
-                    "item_id": item.id,
-                    "item_key": item.key,
-                    "title": item.title,
-                    "pack_id": item.pack_id,
-                    "tool_id": item.tool_id,
-                    "stage": number,
-                    "position": position,
-                    "depends_on": [step_id[d] for d in item.depends_on if d in items],
-                    "idempotency_token": token,
-                    "rollback": undo if gap is None else {"action": "missing", "reason": gap},
-                    "inputs": item.inputs,
-                    "requires_approval": tool is not None and tool.approval_policy is not None,
-                    "est_duration_ms": step_est.duration_ms,
-                    "duration_source": step_est.duration_source,
-                    "est_cost_usd": step_est.cost_usd,
-                    "cost_note": step_est.cost_note,
-                    "environment": item.environment,
-                    "tags": item.tags,
-                    "priority": item.priority,
-                }
+            steps.append(
+                PlanStep(
+                    id=step_id[item_id],
+                    item_id=item.id,
+                    item_key=item.key,
+                    title=item.title,
+                    pack_id=item.pack_id,
+                    tool_id=item.tool_id,
+                    stage=number,
+                    position=position,
+                    depends_on=[step_id[d] for d in item.depends_on if d in items],
+                    idempotency_token=token,
+                    rollback=undo if gap is None else {"action": "missing", "reason": gap},
+                    inputs=item.inputs,
+                    requires_approval=tool is not None and tool.approval_policy is not None,
+                    est_duration_ms=step_est.duration_ms,
+                    duration_source=step_est.duration_source,
+                    est_cost_usd=step_est.cost_usd,
+                    cost_note=step_est.cost_note,
+                    environment=item.environment,
+                    tags=item.tags,
+                    priority=item.priority,
+                )
             )
-    return rows
+    return steps
 
 
 def _estimates(
