@@ -410,17 +410,24 @@ def _graph_summary(draft: PlanDraft) -> dict[str, Any]:
 
 
 def create(
-    conn: Any | Callable[[], Any], request: PlanRequest, principal: Any, idempotency_key: str | None
+    conn: Any | Callable[[], Any],
+    request: PlanRequest,
+    principal: Any,
+    idempotency_key: str | None,
+    release_later: list[Any] | None = None,
 ) -> tuple[int, PlanCreated]:
     """Plan and persist; returns (status code, body): 201 created, 200 reused or dry run.
 
     `conn` is the request's transaction, or a function that opens it: when
     models are compared, the backlog is read in a short transaction of its
     own and the providers are asked with no transaction open (they may take a
-    minute); the request's transaction is opened only to write."""
+    minute); the request's transaction is opened only to write.
+
+    The backlog, the draft and its evaluation are appended to `release_later`
+    when given (the endpoint frees them after sending the answer)."""
     writer = conn if callable(conn) else (lambda: conn)
     with gc_paused():
-        return _create(writer, request, principal, idempotency_key)
+        return _create(writer, request, principal, idempotency_key, [] if release_later is None else release_later)
 
 
 def gate_context(conn: Any, tools: dict[str, Tool], stats: dict[str, ToolStats], options: PlanOptions) -> Any:
@@ -503,7 +510,11 @@ def _steps_copied_meanwhile(conn: Any, plan_id: str, draft: PlanDraft) -> Iterat
 
 
 def _create(
-    writer: Callable[[], Any], request: PlanRequest, principal: Any, idempotency_key: str | None
+    writer: Callable[[], Any],
+    request: PlanRequest,
+    principal: Any,
+    idempotency_key: str | None,
+    release_later: list[Any],
 ) -> tuple[int, PlanCreated]:
     from lib import db
     from lib.llm.refs import require_model_refs
@@ -516,6 +527,7 @@ def _create(
         conn = writer()
         roots, backlog, tools, stats, ctx = _read(conn, request)
         draft = build_plan(backlog, tools, stats, options, roots)
+        release_later.extend((backlog, draft))
     else:
         with db.transaction() as reader:  # short: the providers are asked after it ends
             roots, backlog, tools, stats, ctx = _read(reader, request)
@@ -547,6 +559,7 @@ def _create(
         with _steps_copied_meanwhile(conn, str(row["id"]), draft):
             judged = _judge(draft, ctx, None, options)
             lines, answer = _prepare(row, judged, principal)
+        release_later.extend((judged, lines))
     else:  # the gates choose which plan to write (adopt_best_model)
         judged = _judge(draft, ctx, comparison, options)
         row = _insert_plan(conn, request, principal, idempotency_key, judged.draft, judged.source)
