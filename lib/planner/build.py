@@ -45,9 +45,8 @@ def time_ordered_ids(count: int) -> list[str]:
     out: list[str] = []
     for block in range(0, count, 256):  # the counter's top 24 bits change once a block
         head = f"{prefix}{block >> 20 & 0xFFF:03x}-8{block >> 8 & 0xFFF:03x}-"
-        out.extend(
-            head + low + raw[10 * i : 10 * i + 10] for low, i in zip(_LOW_BYTE, range(block, min(block + 256, count)))
-        )
+        numbers = range(block, min(block + 256, count))  # the last block may be short
+        out.extend(head + low + raw[10 * i : 10 * i + 10] for low, i in zip(_LOW_BYTE, numbers, strict=False))
     return out
 
 

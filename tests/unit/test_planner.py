@@ -263,3 +263,25 @@ def test_step_tokens_are_step_token() -> None:
     token = tokens.step_tokens("f" * 64)
     for line in ["", "[1,2]", "é ☃ \n"]:
         assert token(line) == tokens.step_token("f" * 64, line)
+
+
+def test_step_ids_are_uuid7_ascending_in_the_order_steps_are_written() -> None:
+    import time
+    import uuid
+
+    from lib.planner.build import time_ordered_ids
+
+    for count in (0, 1, 255, 256, 257, 70_000):
+        before = int(time.time() * 1000)
+        ids = time_ordered_ids(count)
+        after = int(time.time() * 1000)
+        parsed = [uuid.UUID(i) for i in ids]
+        assert [str(u) for u in parsed] == ids  # canonical lower-case text
+        assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+        assert ids == sorted(ids) and len(set(ids)) == count
+        assert all(before <= u.int >> 80 <= after for u in parsed)  # 48 bits of Unix milliseconds
+    assert set(time_ordered_ids(1000)).isdisjoint(time_ordered_ids(1000))  # the same millisecond, other ids
+
+    draft = build_plan(items({"A": [], "B": ["A"], "C": ["A"], "D": ["B", "C"], "E": []}), TOOLS, {}, PlanOptions())
+    written = [s.id for s in sorted(draft.steps, key=lambda s: (s.stage, s.position))]
+    assert written == [s.id for s in draft.steps] == sorted(written)
