@@ -2,6 +2,12 @@
 event emitted) for generated backlogs, beside the floor measured in the same
 run: networkx's topological generations alone, plus a COPY of the same step rows.
 
+Measured side by side: each round takes one sample of each (pure plan, the
+networkx floor, the COPY floor, one request end to end), so a slow spell of
+this shared machine lands on all of them rather than on one block of samples.
+A request meets an idle server: the one before it has finished the work it
+does after answering (freeing the plan, resuming the garbage collector).
+
     python -m bench.planner_bench [sizes...]
 """
 
@@ -12,12 +18,13 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
 import psycopg
 
-from bench.common import dev_server, median_ms, request, scratch_database, timed, token
+from bench.common import dev_server, median_ms, request, scratch_database, token
 from lib import planning
 from lib.planner import BacklogItem, PlanOptions, build_plan
 from lib.runtime import gc_paused
@@ -82,21 +89,24 @@ def floor_networkx(rows: list[dict[str, Any]]) -> None:
     list(nx.topological_generations(graph))
 
 
-def floor_copy(url: str, draft: Any) -> float:
+def floor_copy(conn: psycopg.Connection, draft: Any) -> float:
     """The endpoint's own COPY of the steps, rows encoded as it encodes them
     (planning.copy_steps), into a temporary table with plan_steps' columns and
-    indexes (no foreign key, no WAL: a floor)."""
-    with psycopg.connect(url, prepare_threshold=None) as conn:
-        conn.execute("CREATE TEMP TABLE floor_steps (LIKE plan_steps INCLUDING ALL)")
-        plan_id = str(uuid.uuid4())
-        samples = []
-        for _ in range(3):
-            start = time.perf_counter()
-            planning.copy_steps(conn, plan_id, draft, table="floor_steps")
-            samples.append(time.perf_counter() - start)
-            conn.execute("TRUNCATE floor_steps")
-        conn.rollback()
-    return sorted(samples)[1]
+    indexes (no foreign key, no WAL: a floor). Seconds."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS floor_steps (LIKE plan_steps INCLUDING ALL)")
+    conn.execute("TRUNCATE floor_steps")
+    start = time.perf_counter()
+    planning.copy_steps(conn, str(uuid.uuid4()), draft, table="floor_steps")
+    return time.perf_counter() - start
+
+
+def one(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+SETTLE_SECONDS = 0.5  # generous: freeing a 100,000-step plan after answering takes ~0.3 s
 
 
 def measure(n: int) -> dict[str, Any]:
@@ -107,14 +117,11 @@ def measure(n: int) -> dict[str, Any]:
         load(url, rows)
         with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
             tools, stats = planning.load_tools(conn), planning.load_stats(conn)
-        # Both measured as the endpoint runs them: with the collector paused.
-        with gc_paused():
-            pure = timed(lambda: build_plan(backlog, tools, stats, PlanOptions()), runs)
-            nx_floor = timed(lambda: floor_networkx(rows), runs)
-        copy_floor = floor_copy(url, build_plan(backlog, tools, stats, PlanOptions()))
+        draft = build_plan(backlog, tools, stats, PlanOptions())
         planner_token = token("planner")
-        with dev_server(url) as (host, port):
-            counter = iter(range(10**6))
+        counter = iter(range(10**6))
+        samples: dict[str, list[float]] = {"pure": [], "nx": [], "copy": [], "e2e": []}
+        with dev_server(url) as (host, port), psycopg.connect(url, prepare_threshold=None) as floor_conn:
 
             def call() -> None:
                 body = {"options": {"title": f"bench {next(counter)}"}}
@@ -122,15 +129,25 @@ def measure(n: int) -> dict[str, Any]:
                 assert status == 201, (status, answer)
                 assert answer["plan"]["totals"]["steps"] == n
 
-            e2e = timed(call, runs)
-    floor = median_ms(nx_floor) + copy_floor * 1000
+            call()  # warm: imports, the policy engine, the pool
+            for _ in range(runs):
+                # pure and networkx as the endpoint runs them: with the collector paused
+                with gc_paused():
+                    samples["pure"].append(one(lambda: build_plan(backlog, tools, stats, PlanOptions())))
+                    samples["nx"].append(one(lambda: floor_networkx(rows)))
+                samples["copy"].append(floor_copy(floor_conn, draft))
+                time.sleep(SETTLE_SECONDS)
+                samples["e2e"].append(one(call))
+                time.sleep(SETTLE_SECONDS)
+            floor_conn.rollback()
+    medians = {name: median_ms(values) for name, values in samples.items()}
     return {
         "items": n,
-        "pure_ms": median_ms(pure),
-        "e2e_ms": median_ms(e2e),
-        "nx_floor_ms": median_ms(nx_floor),
-        "copy_floor_ms": copy_floor * 1000,
-        "ratio": median_ms(e2e) / floor,
+        "pure_ms": medians["pure"],
+        "e2e_ms": medians["e2e"],
+        "nx_floor_ms": medians["nx"],
+        "copy_floor_ms": medians["copy"],
+        "ratio": medians["e2e"] / (medians["nx"] + medians["copy"]),
         "runs": runs,
     }
 

@@ -130,15 +130,24 @@ class Request:
 
 
 class _Body(list[bytes]):
-    """The WSGI response body. The server calls close() once it has sent
-    the body (PEP 3333), which frees what the handler parked there."""
+    """The WSGI response body. The server calls close() once it has sent the
+    body (PEP 3333), which runs the handler's after-send work; a server that
+    never calls it still runs that work when it drops the body."""
 
-    def __init__(self, chunks: list[bytes], parked: list[Any]) -> None:
+    def __init__(self, chunks: list[bytes], after_send: list[Callable[[], Any]]) -> None:
         super().__init__(chunks)
-        self._parked = parked
+        self._after_send = after_send
 
     def close(self) -> None:
-        self._parked.clear()
+        while self._after_send:
+            work = self._after_send.pop(0)
+            try:
+                work()
+            except Exception:
+                log.warning("after-send work failed", exc_info=True)
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class Context:
@@ -155,10 +164,9 @@ class Context:
         self._stack = stack
         self._conn: Any = None
         self.after_commit: list[Callable[[], Any]] = []  # run once the transaction has committed
-        # What the handler is done with but need not free before answering: a
-        # plan of 100,000 steps takes a tenth of a second to free. Dropped in
-        # the body's close(), once the server has the response.
-        self.release_after_send: list[Any] = []
+        # Work for after the answer is sent, run by the body's close(): a plan
+        # of 100,000 steps takes a few tenths of a second to free and to sweep.
+        self.after_send: list[Callable[[], Any]] = []
 
     @property
     def transaction_open(self) -> bool:
@@ -389,8 +397,8 @@ class Endpoint:
         started = time.perf_counter()
         request = Request(environ)
         request_id = (request.header("x-request-id") or request.header("x-vercel-id") or uuid.uuid4().hex)[:128]
-        parked: list[Any] = []
-        reply = self._handle(request, request_id, parked)
+        after_send: list[Callable[[], Any]] = []
+        reply = self._handle(request, request_id, after_send)
         body = reply.encode()
         headers = [
             ("Content-Type", reply.content_type),
@@ -401,9 +409,9 @@ class Endpoint:
         ]
         start_response(f"{reply.status} {_STATUS_TEXT.get(reply.status, 'Status')}", headers)
         log.debug("%s %s %s %.1fms", request.method, request.path, reply.status, (time.perf_counter() - started) * 1000)
-        return _Body([body] if request.method != "HEAD" else [b""], parked)
+        return _Body([body] if request.method != "HEAD" else [b""], after_send)
 
-    def _handle(self, request: Request, request_id: str, parked: list[Any]) -> Reply:
+    def _handle(self, request: Request, request_id: str, after_send: list[Callable[[], Any]]) -> Reply:
         method = "GET" if request.method == "HEAD" else request.method
         op = self.operations.get(method)
         allow = ", ".join(sorted(self.operations))
@@ -422,7 +430,7 @@ class Endpoint:
         try:
             params = self.path_params(request)
             ctx = Context(request, request_id, params, stack)
-            ctx.release_after_send = parked
+            ctx.after_send = after_send
             reply = self._run(op, ctx)
         except Problem as problem:
             self._rollback(stack)

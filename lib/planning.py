@@ -25,7 +25,7 @@ from lib.gates.models import GateResult
 from lib.llm.summary import ComparisonSummary
 from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats
 from lib.problems import Problem, invalid_input, not_found
-from lib.runtime import gc_paused
+from lib.runtime import pause_gc
 from lib.sqltext import array_literal, copy_json, copy_text, uuid_array_literal
 
 OPEN_PLAN_STATUSES = ("draft", "ready", "blocked", "approved", "executing", "paused")
@@ -430,7 +430,7 @@ def create(
     request: PlanRequest,
     principal: Any,
     idempotency_key: str | None,
-    release_later: list[Any] | None = None,
+    after_send: list[Callable[[], Any]] | None = None,
 ) -> tuple[int, PlanCreated]:
     """Plan and persist; returns (status code, body): 201 created, 200 reused or dry run.
 
@@ -439,11 +439,29 @@ def create(
     own and the providers are asked with no transaction open (they may take a
     minute); the request's transaction is opened only to write.
 
-    The backlog, the draft and its evaluation are appended to `release_later`
-    when given (the endpoint frees them after sending the answer)."""
+    The collector is paused while planning (see runtime.gc_paused). Given
+    `after_send` (the endpoint's, run once the answer is sent), the backlog,
+    the draft and its evaluation are freed there, and only then does the
+    collector resume: resumed at once, it would first sweep every object
+    the plan made (0.3-0.6 s at 100,000 items), inside the request."""
     writer = conn if callable(conn) else (lambda: conn)
-    with gc_paused():
-        return _create(writer, request, principal, idempotency_key, [] if release_later is None else release_later)
+    resume = pause_gc()
+    keep: list[Any] = []
+
+    def finish() -> None:
+        keep.clear()
+        resume()
+
+    try:
+        answer = _create(writer, request, principal, idempotency_key, keep)
+    except BaseException:
+        finish()
+        raise
+    if after_send is None:
+        finish()
+    else:
+        after_send.append(finish)
+    return answer
 
 
 def gate_context(conn: Any, tools: dict[str, Tool], stats: dict[str, ToolStats], options: PlanOptions) -> Any:
@@ -530,7 +548,7 @@ def _create(
     request: PlanRequest,
     principal: Any,
     idempotency_key: str | None,
-    release_later: list[Any],
+    keep: list[Any],
 ) -> tuple[int, PlanCreated]:
     from lib import db
     from lib.llm.refs import require_model_refs
@@ -543,7 +561,7 @@ def _create(
         conn = writer()
         roots, backlog, tools, stats, ctx = _read(conn, request)
         draft = build_plan(backlog, tools, stats, options, roots)
-        release_later.extend((backlog, draft))
+        keep.extend((backlog, draft))
     else:
         with db.transaction() as reader:  # short: the providers are asked after it ends
             roots, backlog, tools, stats, ctx = _read(reader, request)
@@ -575,7 +593,7 @@ def _create(
         with _steps_copied_meanwhile(conn, str(row["id"]), draft):
             judged = _judge(draft, ctx, None, options)
             lines, answer = _prepare(row, judged, principal)
-        release_later.extend((judged, lines))
+        keep.extend((judged, lines))
     else:  # the gates choose which plan to write (adopt_best_model)
         judged = _judge(draft, ctx, comparison, options)
         row = _insert_plan(conn, request, principal, idempotency_key, judged.draft, judged.source)

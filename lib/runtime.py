@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+
+def pause_gc() -> Callable[[], None]:
+    """Pause the cyclic garbage collector; returns the function that resumes
+    it (once, however often it is called), for a pause that outlives a block.
+
+    The collector is one switch for the whole process: a pause resumes it
+    only if it was running, so overlapping pauses end with it running."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    resumed = False
+
+    def resume() -> None:
+        nonlocal resumed
+        if not resumed:
+            resumed = True
+            if was_enabled:
+                gc.enable()
+
+    return resume
 
 
 @contextmanager
@@ -16,10 +36,8 @@ def gc_paused() -> Iterator[None]:
     a third to the time. Nothing planning builds is cyclic garbage, and the
     collector resumes (and catches up) as soon as the work is done.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    resume = pause_gc()
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        resume()

@@ -28,7 +28,7 @@ def plan(ctx):
     key = ctx.request.header("idempotency-key")
     # the transaction is opened when planning is ready to write (a model
     # comparison runs before it, with no transaction held open)
-    status, body = planning.create(lambda: ctx.conn, ctx.body, ctx.principal, key, ctx.release_after_send)
+    status, body = planning.create(lambda: ctx.conn, ctx.body, ctx.principal, key, ctx.after_send)
     if status == 201 and body.verdict == "block":  # Slack for a blocked plan (queued), retried by the tick
         ctx.after_commit.append(lambda: notify.deliver_quietly(body.plan.id))
     return Reply(status, body, headers={"Location": f"/api/plans/{body.plan.id}"} if status == 201 else {})

@@ -5,6 +5,8 @@ the real PostgreSQL."""
 from __future__ import annotations
 
 import gc
+import io
+import json
 import uuid
 import weakref
 
@@ -90,21 +92,45 @@ def test_what_a_handler_parks_is_freed_once_the_body_is_sent() -> None:
     def handler(ctx):
         big = _Parked()
         seen.append(weakref.ref(big))
-        ctx.release_after_send.append(big)
+        parked = [big]
+        ctx.after_send.append(lambda: parked.clear())
         return {"ok": True}
 
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/api/test-parking",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "t",
-        "SERVER_PORT": "80",
-        "wsgi.input": __import__("io").BytesIO(b""),
-        "wsgi.url_scheme": "http",
-    }
-    body = app(environ, lambda status, headers, exc_info=None: None)
+    body = app(_environ("GET", "/api/test-parking"), lambda status, headers, exc_info=None: None)
     gc.collect()
     assert seen[0]() is not None  # alive while the server still holds the body
     assert b"".join(body) == b'{"ok":true}'
     body.close()  # PEP 3333: the server calls close() once the body is sent
     assert seen[0]() is None
+
+
+def _environ(method: str, path: str, payload: bytes = b"", token: str | None = None) -> dict:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "t",
+        "SERVER_PORT": "80",
+        "CONTENT_LENGTH": str(len(payload)),
+        "CONTENT_TYPE": "application/json",
+        "wsgi.input": io.BytesIO(payload),
+        "wsgi.url_scheme": "http",
+    }
+    if token:
+        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return environ
+
+
+@pytest.mark.parametrize(("pack", "status"), [("gcp", 201), ("no-such-pack", 422)])
+def test_the_planner_resumes_the_collector_once_the_answer_is_sent(app, tokens, conn, pack, status) -> None:
+    if status == 201:
+        seed_backlog(conn, pack, {"A": [], "B": ["A"]})
+    assert gc.isenabled()
+    payload = json.dumps({"pack_ids": [pack], "options": {"title": f"gc {uuid.uuid4()}"}}).encode()
+    seen: list[str] = []
+    body = app(_environ("POST", PLAN, payload, tokens["planner"]), lambda s, h, exc_info=None: seen.append(s))
+    assert seen[0].startswith(str(status))
+    if status == 201:  # paused through the answer: the plan's objects are freed first, then swept
+        assert not gc.isenabled()
+    body.close()
+    assert gc.isenabled()
