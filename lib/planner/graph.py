@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
@@ -26,26 +27,14 @@ class DependencyGraph:
     cycles: list[Cycle] = field(default_factory=list)
     dag: nx.DiGraph | None = None  # what to schedule on: the graph, minus edges inside cycles
     generations: list[list[str]] = field(default_factory=list)  # topological generations of `dag`
-    edges: list[tuple[str, str]] = field(default_factory=list)  # the graph's, as it was built from them
 
-    def adjacency(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-        """(predecessors, successors) of `dag` as plain lists: the scheduling
-        loops read them a few hundred thousand times, faster than graph views.
-        Each list is in the order networkx keeps (ties in the critical path
-        depend on it)."""
+    def adjacency(self) -> tuple[dict[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]:
+        """(predecessors, successors) of `dag`: per node, networkx's own dict
+        of neighbours, taken once through adjacency() rather than a view per
+        lookup (the scheduling loops read them a few hundred thousand times).
+        Nothing in scheduling depends on the order of a node's neighbours."""
         assert self.dag is not None
-        if self.dag is not self.graph:  # cycles set aside: the DAG's own edges
-            edges: Iterable[tuple[str, str]] = self.dag.edges
-        else:  # the graph's own edges, without going through its views
-            edges = self.edges
-        succs: dict[str, list[str]] = {n: [] for n in self.items}
-        for u, v in edges:
-            succs[u].append(v)
-        preds: dict[str, list[str]] = {n: [] for n in self.items}
-        for u, out in succs.items():  # networkx lists a node's predecessors in node order
-            for v in out:
-                preds[v].append(u)
-        return preds, succs
+        return dict(nx.reverse_view(self.dag).adjacency()), dict(self.dag.adjacency())
 
 
 def _edges(items: Mapping[str, BacklogItem]) -> Iterator[tuple[str, str]]:
@@ -96,9 +85,8 @@ def build(backlog: Mapping[str, BacklogItem], selected_ids: Iterable[str] | None
     items, issues, pulled_in = select(backlog, selected_ids)
     graph = nx.DiGraph()
     graph.add_nodes_from(items)
-    edges = list(_edges(items))
-    graph.add_edges_from(edges)
-    result = DependencyGraph(items=items, graph=graph, issues=issues, pulled_in=pulled_in, dag=graph, edges=edges)
+    graph.add_edges_from(_edges(items))
+    result = DependencyGraph(items=items, graph=graph, issues=issues, pulled_in=pulled_in, dag=graph)
     try:  # one pass both orders the DAG and proves it acyclic
         result.generations = [list(g) for g in nx.topological_generations(graph)]
     except nx.NetworkXUnfeasible:

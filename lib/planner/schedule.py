@@ -7,21 +7,21 @@ tool. Without a cap this is exactly the topological generations; with one,
 stages stay maximal: a step is later than its dependencies allow only
 because every stage in between is full of steps that ranked higher.
 
-The graph arrives as plain adjacency lists: these loops read them a few
-hundred thousand times for a large backlog.
+The graph arrives as plain adjacency (node -> its neighbours): these loops
+read it a few hundred thousand times for a large backlog.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 # Nodes are item ids: hashable, and ordered, which breaks ties between equals.
 N = TypeVar("N", bound=str)
 
 
-def bottom_levels(succ: Mapping[N, list[N]], order: Sequence[N], duration: Mapping[N, int]) -> dict[N, int]:
+def bottom_levels(succ: Mapping[N, Collection[N]], order: Sequence[N], duration: Mapping[N, int]) -> dict[N, int]:
     """Per node, the longest estimated chain from it to the end of the plan
     (`order` is a topological order)."""
     level: dict[N, int] = {}
@@ -35,7 +35,7 @@ def bottom_levels(succ: Mapping[N, list[N]], order: Sequence[N], duration: Mappi
 
 
 def assign_stages(
-    pred: Mapping[N, list[N]], succ: Mapping[N, list[N]], capacity: int, rank: Callable[[N], Any]
+    pred: Mapping[N, Collection[N]], succ: Mapping[N, Collection[N]], capacity: int, rank: Callable[[N], Any]
 ) -> dict[N, int]:
     """Stage number per node."""
     waiting = {node: len(preds) for node, preds in pred.items()}
@@ -58,7 +58,9 @@ def assign_stages(
     return stage_of
 
 
-def critical_path(pred: Mapping[N, list[N]], order: Iterable[N], duration: Mapping[N, int]) -> tuple[int, list[N]]:
+def critical_path(
+    pred: Mapping[N, Collection[N]], order: Iterable[N], duration: Mapping[N, int]
+) -> tuple[int, list[N]]:
     """The longest chain of estimated durations, and its nodes in order
     (`order` is a topological order). Between chains of equal length the
     smaller node ids win, so the answer does not depend on the order the
