@@ -1,4 +1,6 @@
-"""build_plan: backlog in, staged plan draft out. Pure: no database, no clock.
+"""build_plan: backlog in, staged plan draft out. Pure: no database, and the
+same draft for the same input but for the step ids, which come from `new_ids`
+(time-ordered and random by default; tests pass their own).
 
 1. select the items (given ids, or every open item) and pull in open dependencies
 2. build the dependency DAG (networkx); report cycles, missing and closed dependencies
