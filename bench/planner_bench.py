@@ -24,7 +24,7 @@ from typing import Any
 import networkx as nx
 import psycopg
 
-from bench.common import dev_server, median_ms, request, scratch_database, token
+from bench.common import dev_server, median_ms, request, scratch_database, timed, token
 from lib import planning
 from lib.planner import BacklogItem, PlanOptions, build_plan
 from lib.runtime import gc_paused
@@ -101,9 +101,8 @@ def floor_copy(conn: psycopg.Connection, draft: Any) -> float:
 
 
 def one(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    """One sample, seconds: rounds interleave the measures (see the module's docstring)."""
+    return timed(fn, 1, warmup=0)[0]
 
 
 SETTLE_SECONDS = 0.5  # generous: freeing a 100,000-step plan after answering takes ~0.3 s

@@ -153,7 +153,14 @@ class _Body(list[bytes]):
 class Context:
     """Everything a handler gets: the request, who asked, parsed input, one transaction."""
 
-    def __init__(self, request: Request, request_id: str, params: dict[str, str], stack: ExitStack) -> None:
+    def __init__(
+        self,
+        request: Request,
+        request_id: str,
+        params: dict[str, str],
+        stack: ExitStack,
+        after_send: list[Callable[[], Any]],
+    ) -> None:
         self.request = request
         self.request_id = request_id
         self.params = params
@@ -166,7 +173,7 @@ class Context:
         self.after_commit: list[Callable[[], Any]] = []  # run once the transaction has committed
         # Work for after the answer is sent, run by the body's close(): a plan
         # of 100,000 steps takes a few tenths of a second to free and to sweep.
-        self.after_send: list[Callable[[], Any]] = []
+        self.after_send = after_send
 
     @property
     def transaction_open(self) -> bool:
@@ -429,8 +436,7 @@ class Endpoint:
         stack = ExitStack()
         try:
             params = self.path_params(request)
-            ctx = Context(request, request_id, params, stack)
-            ctx.after_send = after_send
+            ctx = Context(request, request_id, params, stack, after_send)
             reply = self._run(op, ctx)
         except Problem as problem:
             self._rollback(stack)

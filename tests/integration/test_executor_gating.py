@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,16 @@ def statuses(client: Client, token: str, plan_id: str) -> dict[str, str]:
 
 def plan_status(conn, plan_id: str) -> str:
     return conn.execute("SELECT status FROM plans WHERE id = %s", (plan_id,)).fetchone()["status"]
+
+
+def order_rollback(tokens: dict[str, str], plan_id: str) -> Any:
+    """An admin's rollback override, committed, which asks for the undo to
+    start (the caller runs it); returns the admin."""
+    admin = auth.authenticate(f"Bearer {tokens['admin']}")
+    with db.transaction() as tx:
+        _, roll_back = apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)
+    assert roll_back
+    return admin
 
 
 def advance_until_a_tool_runs(plan_id: str, budget: float, server) -> threading.Thread:
@@ -108,10 +119,7 @@ def test_a_plan_ordered_rolled_back_runs_no_further_step(client: Client, tokens,
     # midway: A has run, B could run next
     conn.execute("UPDATE plan_steps SET status = 'succeeded', attempts = 1 WHERE id = %s", (ids["A"],))
     conn.execute("UPDATE plans SET status = 'executing' WHERE id = %s", (plan_id,))
-    admin = auth.authenticate(f"Bearer {tokens['admin']}")
-    with db.transaction() as tx:  # the override committed; its undo has not started yet
-        _, roll_back = apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)
-    assert roll_back
+    order_rollback(tokens, plan_id)  # the override committed; its undo has not started yet
 
     assert plan_status(conn, plan_id) == "blocked"
     assert runner.advance(plan_id, 5).ran == 0  # the tick's loop finds nothing to run
@@ -143,9 +151,7 @@ def test_a_step_that_finishes_while_the_plan_rolls_back_is_undone_too(
     assert [c["key"] for c in tool_server.calls] == [token["B"]]
 
     if ordered_by == "admin":
-        admin = auth.authenticate(f"Bearer {tokens['admin']}")
-        with db.transaction() as tx:
-            assert apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)[1]
+        order_rollback(tokens, plan_id)
     # the undo reads the succeeded steps while B is still running: only A
     assert runner.roll_back(plan_id, ordered_by, "bad release", time.monotonic() + 30) == "rolled_back"
     worker.join(10)
@@ -170,9 +176,7 @@ def test_the_cron_tick_finishes_a_rollback_that_stopped_midway(client: Client, t
     token = {s["item_key"].split("-", 1)[1]: s["idempotency_token"] for s in body["steps"]}
     conn.execute("UPDATE plan_steps SET status = 'succeeded', attempts = 1 WHERE plan_id = %s", (plan_id,))
     conn.execute("UPDATE plans SET status = 'completed' WHERE id = %s", (plan_id,))
-    admin = auth.authenticate(f"Bearer {tokens['admin']}")
-    with db.transaction() as tx:
-        assert apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)[1]
+    order_rollback(tokens, plan_id)
     # the undo got through C, then its function was cut off
     conn.execute("UPDATE plan_steps SET status = 'rolled_back' WHERE plan_id = %s AND item_key = 'egt-C'", (plan_id,))
     cron = {"authorization": f"Bearer {settings.secret('CRON_SECRET')}"}
@@ -202,9 +206,7 @@ def test_a_rollback_out_of_time_stops_where_it_is_and_the_tick_finishes_it(
     plan_id = body["plan"]["id"]
     conn.execute("UPDATE plan_steps SET status = 'succeeded', attempts = 1 WHERE plan_id = %s", (plan_id,))
     conn.execute("UPDATE plans SET status = 'completed' WHERE id = %s", (plan_id,))
-    admin = auth.authenticate(f"Bearer {tokens['admin']}")
-    with db.transaction() as tx:
-        assert apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)[1]
+    admin = order_rollback(tokens, plan_id)
 
     tool_server.delay = 1.0  # slower than the request's time left: the undo of B times out
     assert runner.roll_back(plan_id, admin, "bad release", time.monotonic() + 0.3) == "blocked"
@@ -257,9 +259,7 @@ def test_a_late_step_whose_undo_runs_out_of_time_is_still_undone(
 
         # B runs for 0.6 s in an invocation with 0.2 s of budget: its undo may take until 1.2 s
         worker = advance_until_a_tool_runs(plan_id, 0.2, forward)
-        admin = auth.authenticate(f"Bearer {tokens['admin']}")
-        with db.transaction() as tx:
-            assert apply(tx, OverrideRequest(plan_id=plan_id, action="rollback", reason="bad release"), admin)[1]
+        admin = order_rollback(tokens, plan_id)
         assert runner.roll_back(plan_id, admin, "bad release", time.monotonic() + 30) == "rolled_back"
         worker.join(10)
         assert not worker.is_alive()

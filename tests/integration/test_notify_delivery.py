@@ -15,10 +15,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from lib import notify
-from tests.support.backlog import seed_backlog
+from tests.support.plans import make_plan
 from tests.support.wsgi_client import Client
-
-PLAN = "/api/auto-planner/plan"
 
 
 @pytest.fixture
@@ -46,11 +44,8 @@ def deliveries(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return calls
 
 
-def _plan(client: Client, tokens: dict[str, str], conn: psycopg.Connection, prefix: str, **kw: Any) -> dict:
-    seed_backlog(conn, prefix, {"A": [], "B": ["A"]}, **kw)
-    r = client.post(PLAN, json={"pack_ids": [prefix.lower()]}, token=tokens["planner"])
-    assert r.status == 201, r.text
-    return r.json()
+def _plan(client: Client, tokens: dict[str, str], conn: psycopg.Connection, prefix: str, **seed: Any) -> dict:
+    return make_plan(client, tokens["planner"], conn, prefix, {"A": [], "B": ["A"]}, **seed)
 
 
 def _attempts(conn: psycopg.Connection, notification: dict[str, Any]) -> tuple[str, int]:

@@ -5,8 +5,6 @@ the real PostgreSQL."""
 from __future__ import annotations
 
 import gc
-import io
-import json
 import uuid
 import weakref
 
@@ -17,7 +15,7 @@ from lib import planning
 from lib.devserver import build_app
 from lib.endpoint import Endpoint
 from tests.support.backlog import seed_backlog
-from tests.support.wsgi_client import Client
+from tests.support.wsgi_client import Client, wsgi_environ
 
 PLAN = "/api/auto-planner/plan"
 
@@ -96,7 +94,7 @@ def test_what_a_handler_parks_is_freed_once_the_body_is_sent() -> None:
         ctx.after_send.append(lambda: parked.clear())
         return {"ok": True}
 
-    body = app(_environ("GET", "/api/test-parking"), lambda status, headers, exc_info=None: None)
+    body = app(wsgi_environ("GET", "/api/test-parking"), lambda status, headers, exc_info=None: None)
     gc.collect()
     assert seen[0]() is not None  # alive while the server still holds the body
     assert b"".join(body) == b'{"ok":true}'
@@ -104,31 +102,15 @@ def test_what_a_handler_parks_is_freed_once_the_body_is_sent() -> None:
     assert seen[0]() is None
 
 
-def _environ(method: str, path: str, payload: bytes = b"", token: str | None = None) -> dict:
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "t",
-        "SERVER_PORT": "80",
-        "CONTENT_LENGTH": str(len(payload)),
-        "CONTENT_TYPE": "application/json",
-        "wsgi.input": io.BytesIO(payload),
-        "wsgi.url_scheme": "http",
-    }
-    if token:
-        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return environ
-
-
 @pytest.mark.parametrize(("pack", "status"), [("gcp", 201), ("no-such-pack", 422)])
 def test_the_planner_resumes_the_collector_once_the_answer_is_sent(app, tokens, conn, pack, status) -> None:
     if status == 201:
         seed_backlog(conn, pack, {"A": [], "B": ["A"]})
     assert gc.isenabled()
-    payload = json.dumps({"pack_ids": [pack], "options": {"title": f"gc {uuid.uuid4()}"}}).encode()
+    request = {"pack_ids": [pack], "options": {"title": f"gc {uuid.uuid4()}"}}
+    environ = wsgi_environ("POST", PLAN, json=request, token=tokens["planner"])
     seen: list[str] = []
-    body = app(_environ("POST", PLAN, payload, tokens["planner"]), lambda s, h, exc_info=None: seen.append(s))
+    body = app(environ, lambda s, h, exc_info=None: seen.append(s))
     assert seen[0].startswith(str(status))
     if status == 201:  # paused through the answer: the plan's objects are freed first, then swept
         assert not gc.isenabled()

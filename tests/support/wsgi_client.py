@@ -26,6 +26,50 @@ class Response:
         return self.headers.get(name.lower())
 
 
+def wsgi_environ(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    data: bytes | str | None = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The environ a WSGI server hands an app for this request."""
+    parts = urlsplit(url)
+    body = b""
+    hdrs = {k.lower(): v for k, v in (headers or {}).items()}
+    if json is not None:
+        body = jsonlib.dumps(json).encode()
+        hdrs.setdefault("content-type", "application/json")
+    elif data is not None:
+        body = data.encode() if isinstance(data, str) else data
+    if token:
+        hdrs["authorization"] = f"Bearer {token}"
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method.upper(),
+        "PATH_INFO": parts.path,
+        "QUERY_STRING": parts.query,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if body or method.upper() in ("POST", "PUT", "PATCH"):
+        environ["CONTENT_LENGTH"] = str(len(body))
+    if "content-type" in hdrs:
+        environ["CONTENT_TYPE"] = hdrs.pop("content-type")
+    for name, value in hdrs.items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return environ
+
+
 class Client:
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -40,37 +84,7 @@ class Client:
         token: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        parts = urlsplit(url)
-        body = b""
-        hdrs = {k.lower(): v for k, v in (headers or {}).items()}
-        if json is not None:
-            body = jsonlib.dumps(json).encode()
-            hdrs.setdefault("content-type", "application/json")
-        elif data is not None:
-            body = data.encode() if isinstance(data, str) else data
-        if token:
-            hdrs["authorization"] = f"Bearer {token}"
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method.upper(),
-            "PATH_INFO": parts.path,
-            "QUERY_STRING": parts.query,
-            "SERVER_NAME": "testserver",
-            "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.url_scheme": "http",
-            "wsgi.errors": io.StringIO(),
-            "wsgi.version": (1, 0),
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
-        if body or method.upper() in ("POST", "PUT", "PATCH"):
-            environ["CONTENT_LENGTH"] = str(len(body))
-        if "content-type" in hdrs:
-            environ["CONTENT_TYPE"] = hdrs.pop("content-type")
-        for name, value in hdrs.items():
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
+        environ = wsgi_environ(method, url, json=json, data=data, token=token, headers=headers)
         captured: dict[str, Any] = {}
 
         def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:

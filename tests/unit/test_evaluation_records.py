@@ -10,12 +10,12 @@ import pytest
 from lib import events
 from lib.evaluations import plan_status, status_reason
 from lib.gates.evaluate import PlanEvaluation
-from lib.gates.models import GateResult, result
+from lib.gates.models import GateResult, result, worst
 from lib.planner.models import Finding
 
 
 def evaluation(*gates: GateResult) -> PlanEvaluation:
-    verdict = "block" if any(g.verdict == "block" for g in gates) else "allow"
+    verdict = worst([g.verdict for g in gates])
     return PlanEvaluation(verdict=verdict, score=100, gates=list(gates), steps=[], policy_version="v")
 
 
@@ -28,6 +28,7 @@ def blocking(*messages: str) -> GateResult:
 def test_the_status_follows_the_verdict() -> None:
     warned = result("risk", [Finding(code="risk.x", severity="warn", message="careful", remediation="r")])
     assert (plan_status(evaluation()), status_reason(evaluation())) == ("ready", None)
+    assert evaluation(warned).verdict == "warn"
     assert (plan_status(evaluation(warned)), status_reason(evaluation(warned))) == ("ready", None)
     assert plan_status(evaluation(blocking("one"))) == "blocked"
     assert status_reason(evaluation(blocking("one"))) == "blocked: one"
