@@ -15,7 +15,6 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-from pydantic_core import to_json
 
 from lib import events, notify
 from lib.gates.compliance import load_policy_set
@@ -24,10 +23,9 @@ from lib.gates.models import GATES, RANK, GateResult, Verdict, worst
 from lib.gates.models import score as gate_score
 from lib.planner.models import Finding
 from lib.problems import Problem, not_found
-from lib.sqltext import copy_text
+from lib.sqltext import NULL, copy_json, copy_text, write_lines
 
 PLAN_FINDINGS_KEPT = 100  # per gate on the plan row; every step's own are on its rows
-COPY_CHUNK_LINES = 200  # evaluation rows a write: the server parses one chunk while the next is joined
 
 
 def load_settings(conn: Any) -> dict[str, Any]:
@@ -54,9 +52,10 @@ def status_reason(evaluation: PlanEvaluation) -> str | None:
 
 
 def _details(findings: list[Finding], policy_version: str, summary: dict[str, Any] | None = None) -> str:
-    """EvaluationDetails (lib.gates.models) as JSON, serialized straight from its fields (the
-    findings are already valid models): a plan can have a row per step, and
-    building the model first doubled the cost of each."""
+    """EvaluationDetails (lib.gates.models) as JSON in COPY's text format,
+    serialized straight from its fields (the findings are already valid
+    models): a plan can have a row per step, and building the model first
+    doubled the cost of each."""
     kept = findings[:PLAN_FINDINGS_KEPT]
     details: dict[str, Any] = {
         "findings": kept,
@@ -65,7 +64,7 @@ def _details(findings: list[Finding], policy_version: str, summary: dict[str, An
         "policy_version": policy_version,
         "summary": summary or {},
     }
-    return to_json(details).decode()
+    return copy_json(details)
 
 
 def evaluation_lines(
@@ -107,12 +106,11 @@ def evaluation_lines(
         rows.append(("model", None, model, "overall", model_eval.verdict, model_eval.score, _details([], version)))
     return [
         f"{scope}\t{step_id or NULL}\t{NULL if model is None else copy_text(model)}\t{gate}\t{verdict}\t{score}\t"
-        f"{copy_text(details)}{tail}"
+        f"{details}{tail}"
         for scope, step_id, model, gate, verdict, score, details in rows
     ]
 
 
-NULL = "\\N"
 RECORD_COLUMNS = (
     "scope, step_id, model, gate, verdict, score, details, policy_version, evaluated_by, plan_id, generation"
 )
@@ -154,8 +152,7 @@ def record(
         conn.cursor() as cur,
         cur.copy(f"COPY public.plan_evaluations ({RECORD_COLUMNS}) FROM STDIN") as copy,
     ):
-        for start in range(0, len(lines), COPY_CHUNK_LINES):
-            copy.write(end.join(lines[start : start + COPY_CHUNK_LINES]) + end)
+        write_lines(copy, (line + end for line in lines))
     events.emit_many(
         conn,
         (

@@ -8,7 +8,7 @@ duplicate; the partial unique index on plans decides races.
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, NamedTuple
 from uuid import UUID
 
-from psycopg.rows import tuple_row
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
 from lib import audit
@@ -26,7 +25,7 @@ from lib.llm.summary import ComparisonSummary
 from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats
 from lib.problems import Problem, invalid_input, not_found
 from lib.runtime import pause_gc
-from lib.sqltext import array_literal, copy_json, copy_text, uuid_array_literal
+from lib.sqltext import NULL, array_literal, copy_json, copy_text, uuid_array_literal, write_lines
 
 OPEN_PLAN_STATUSES = ("draft", "ready", "blocked", "approved", "executing", "paused")
 MAX_STEPS_IN_RESPONSE = 2000
@@ -148,6 +147,8 @@ def _fetch_items(conn: Any, query: str, params: Any = None) -> list[BacklogItem]
     as much). The rows are streamed in batches, so the server produces and
     sends while this process validates: 100,000 items took 1.05 s read whole,
     then validated, and 0.5 s so."""
+    from psycopg.rows import tuple_row  # here: psycopg loads when a request first reads, not at import
+
     items: list[BacklogItem] = []
     batch: list[str] = []
     with conn.cursor(row_factory=tuple_row) as cur:
@@ -281,7 +282,7 @@ def _step_rows(plan_id: str, draft: PlanDraft) -> Iterator[str]:
     plan's 100,000 rows went through ~2 million dumper calls). Step ids, the
     plan id, item ids and tokens are UUIDs and hex, which need no escaping;
     every other text is escaped. A rollback of None is JSON null, as before."""
-    texts: dict[str | None, str] = {None: "\\N"}  # pack, tool, notes, sources: a few distinct values
+    texts: dict[str | None, str] = {None: NULL}  # pack, tool, notes, sources: a few distinct values
 
     def text(value: str | None) -> str:
         out = texts.get(value)
@@ -290,7 +291,7 @@ def _step_rows(plan_id: str, draft: PlanDraft) -> Iterator[str]:
         return out
 
     for s in draft.steps:
-        cost = "\\N" if s.est_cost_usd is None else repr(s.est_cost_usd)
+        cost = NULL if s.est_cost_usd is None else repr(s.est_cost_usd)
         yield (
             f"{s.id}\t{plan_id}\t{s.item_id}\t{copy_text(s.item_key)}\t{copy_text(s.title)}\t"
             f"{text(s.pack_id)}\t{text(s.tool_id)}\t{s.stage}\t{s.position}\t"
@@ -301,22 +302,15 @@ def _step_rows(plan_id: str, draft: PlanDraft) -> Iterator[str]:
         )
 
 
-# ~60 kB a write: the server parses one chunk while the next is built (whole
-# megabytes at a time would leave one side idle while the other works).
-COPY_CHUNK_ROWS = 200
-
-
 def copy_steps(conn: Any, plan_id: str, draft: PlanDraft, table: str = "public.plan_steps") -> None:
     """All steps in one COPY: a round trip per plan, not per step. `table`
     is for the benchmark's floor, which times this very COPY into a copy of
     plan_steps."""
-    rows = _step_rows(plan_id, draft)
     with (
         conn.cursor() as cur,
         cur.copy(f"COPY {table} ({', '.join(STEP_COLUMNS)}) FROM STDIN") as copy,
     ):
-        while chunk := "".join(itertools.islice(rows, COPY_CHUNK_ROWS)):
-            copy.write(chunk)
+        write_lines(copy, _step_rows(plan_id, draft))
 
 
 PLAN_COLUMNS = """
@@ -580,8 +574,7 @@ def _create(
         judged = _judge(draft, ctx, comparison, options)
         view = _plan_view_for_dry_run(judged.draft, request, principal, judged.evaluation)
         view.source = judged.source
-        summary = judged.comparison.summary() if judged.comparison is not None else None
-        return 200, _answer(view, judged, summary, dry_run=True)
+        return 200, _answer(view, judged, dry_run=True)
 
     if comparison is None:
         # The draft is final: it is written as a draft while the gates judge
@@ -622,8 +615,7 @@ def _prepare(row: dict[str, Any], judged: _Judged, principal: Any) -> tuple[list
             "score": evaluation.score,
         }
     )
-    summary = judged.comparison.summary() if judged.comparison is not None else None
-    return lines, _answer(plan, judged, summary, dry_run=False)
+    return lines, _answer(plan, judged, dry_run=False)
 
 
 def _record(
@@ -709,7 +701,7 @@ def _insert_plan(
     ).fetchone()
 
 
-def _answer(plan: PlanView, judged: _Judged, summary: ComparisonSummary | None, *, dry_run: bool) -> PlanCreated:
+def _answer(plan: PlanView, judged: _Judged, *, dry_run: bool) -> PlanCreated:
     """The answer to a new plan (or a dry run): its first steps straight from the draft."""
     from lib import evaluations
 
@@ -723,7 +715,7 @@ def _answer(plan: PlanView, judged: _Judged, summary: ComparisonSummary | None, 
         verdict=judged.evaluation.verdict,
         reused=False,
         dry_run=dry_run,
-        comparison=summary,
+        comparison=judged.comparison.summary() if judged.comparison is not None else None,
     )
 
 
@@ -773,9 +765,17 @@ def plan_detail(
 # ------------------------------------------------------- stored plans ----
 
 
+@functools.cache
+def _stored_steps() -> TypeAdapter[list[Any]]:
+    """Validates a stored plan's step rows; built on first use, once."""
+    from lib.planner.models import PlanStep
+
+    return TypeAdapter(list[PlanStep])
+
+
 def load_draft(conn: Any, plan_id: UUID | str) -> tuple[dict[str, Any], PlanDraft]:
     """A stored plan as the pure core sees it, for re-evaluation."""
-    from lib.planner.models import GraphFacts, PlanStep, Totals
+    from lib.planner.models import GraphFacts, Totals
 
     plan = conn.execute(
         "SELECT id, title, status, input_fingerprint, options, totals, graph, backlog_item_ids::text[] AS item_ids, "
@@ -792,7 +792,7 @@ def load_draft(conn: Any, plan_id: UUID | str) -> tuple[dict[str, Any], PlanDraf
         "FROM public.plan_steps WHERE plan_id = %s ORDER BY stage, position",
         (plan_id,),
     ).fetchall()
-    steps = TypeAdapter(list[PlanStep]).validate_python(rows)
+    steps = _stored_steps().validate_python(rows)
     stages: list[list[str]] = []
     for step in steps:
         while len(stages) <= step.stage:

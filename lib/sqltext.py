@@ -8,6 +8,7 @@ way PostgreSQL's array input and COPY's text format expect, so any text is safe.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,6 +27,19 @@ def array_literal(values: Iterable[object]) -> str:
 def uuid_array_literal(values: Iterable[str]) -> str:
     """'{u1,u2}' for values already known to be UUID strings (no quoting needed)."""
     return "{" + ",".join(values) + "}"
+
+
+NULL = "\\N"  # COPY's text format for NULL
+# Rows a write: the server parses one write while the next is built (whole
+# megabytes at a time would leave one side idle while the other works).
+ROWS_PER_WRITE = 200
+
+
+def write_lines(copy: Any, lines: Iterable[str]) -> None:
+    """COPY text-format lines, each ending in a newline, ~200 to a write."""
+    rows = iter(lines)
+    while chunk := "".join(itertools.islice(rows, ROWS_PER_WRITE)):
+        copy.write(chunk)
 
 
 def copy_text(value: str) -> str:

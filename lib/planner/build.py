@@ -85,7 +85,7 @@ def build_plan(
         pulled_in=sorted(dg.pulled_in),
         unknown_tools=sorted({i.tool_id for i in items.values() if i.tool_id not in tools}),
     )
-    gaps: dict[str, str] = {}
+    gaps: set[str] = set()
     steps = _steps(items, tools, stages_of_items, step_id, lines, est, tokens.step_tokens(fingerprint), gaps)
     facts.rollback_gaps = [step_id[i] for i in items if i in gaps]  # in item order, as they always were
     known = [e.cost_usd for e in est.values() if e.cost_usd is not None]  # summed in item order
@@ -123,7 +123,7 @@ def _steps(
     lines: Mapping[str, str],
     est: Mapping[str, estimates.Estimate],
     token_of: Callable[[str], str],
-    gaps: dict[str, str],
+    gaps: set[str],
 ) -> list[PlanStep]:
     """The steps in stage order. Records each item whose rollback is missing in `gaps`."""
     renderer = rollback.Renderer()
@@ -135,7 +135,7 @@ def _steps(
             token = token_of(lines[item_id])
             undo, gap = renderer.instructions(item, tool, token)
             if gap is not None:
-                gaps[item_id] = gap
+                gaps.add(item_id)
             step_est = est[item_id]
             steps.append(
                 PlanStep(

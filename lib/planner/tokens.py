@@ -30,7 +30,11 @@ def _line_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # a Python without the C accelerator
         return _ENCODER.encode
-    encode = make(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    e = _ENCODER
+    strings = json.encoder.encode_basestring_ascii if e.ensure_ascii else json.encoder.encode_basestring
+    encode = make(
+        None, e.default, strings, e.indent, e.key_separator, e.item_separator, e.sort_keys, e.skipkeys, e.allow_nan
+    )
     return lambda value: encode(value, 0)[0]
 
 
