@@ -230,9 +230,10 @@ def _by_token_and_digest(conn: Any, token: str, current: str) -> dict[str, Any]:
     ).fetchone()
 
 
-def _by_id(conn: Any, approval_id: Any, lock: bool = False) -> dict[str, Any] | None:
+def _by_id(conn: Any, approval_id: Any, lock: str = "") -> dict[str, Any] | None:
+    """The approval; `lock` is a locking clause ("FOR UPDATE", "FOR UPDATE SKIP LOCKED") or none."""
     row: dict[str, Any] | None = conn.execute(
-        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE id = %s" + (" FOR UPDATE" if lock else ""),  # noqa: S608
+        f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE id = %s {lock}",  # noqa: S608 - constants only
         (approval_id,),
     ).fetchone()
     return row
@@ -329,11 +330,7 @@ def check(
     ).fetchone()
     latest = None
     if newest is not None:
-        latest = conn.execute(
-            f"SELECT {APPROVAL_COLUMNS} FROM public.approvals a WHERE id = %s "  # noqa: S608
-            + ("FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED"),
-            (newest["id"],),
-        ).fetchone()
+        latest = _by_id(conn, newest["id"], "FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED")
         if latest is None:  # being decided this moment
             busy = _by_id(conn, newest["id"])
             assert busy is not None

@@ -17,7 +17,8 @@ from uuid import UUID
 
 from lib import storage
 
-# what each compact step row holds, in order (the document names them too)
+# what each compact step row holds, in order: nofx.plan_snapshot (migration
+# 0008) builds the document and names them in it; a test holds the two equal
 STEP_COLUMNS = ["id", "item_key", "stage", "status", "idempotency_token", "attempts"]
 
 

@@ -90,8 +90,7 @@ class SupabaseStorage:
         return bytes(self.client.storage.from_(self.bucket).download(_check_key(key)))
 
     def signed_url(self, key: str, expires_in: int = DEFAULT_TTL) -> str:
-        answer = self.client.storage.from_(self.bucket).create_signed_url(_check_key(key), expires_in)
-        return str(answer.get("signedURL") or answer.get("signedUrl"))
+        return self.signed_urls([key], expires_in)[key]
 
     def signed_urls(self, keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str]:
         """{key: signed URL} for each distinct key, in one request. A key that

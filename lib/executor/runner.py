@@ -460,10 +460,10 @@ def _undo_each(
     try:
         for step in steps:
             if time.monotonic() >= deadline:
-                raise OutOfTime(step["item_key"])
+                return "blocked"
             if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
                 return "failed"
-    except OutOfTime:
+    except OutOfTime:  # an undo's call ran out of the time left
         return "blocked"
     return None
 
@@ -562,12 +562,12 @@ def stalled_rollbacks(conn: Any, limit: int = 5) -> list[dict[str, Any]]:
     return rows
 
 
-def _undo_late(plan_id: Any, step: dict[str, Any], deadline: float) -> None:
+def _undo_late(plan_id: Any, step: dict[str, Any], tools: dict[str, Tool], deadline: float) -> None:
     """A step that succeeded after its plan started rolling back (it was
-    running when the rollback read the succeeded steps): undo it too."""
+    running when the rollback read the succeeded steps): undo it too, with
+    the tool registry its run was claimed with."""
     with db.transaction() as conn:
         plan = _plan(conn, plan_id)
-        tools = _tools(conn)
     assert plan is not None
     reason = "the plan was ordered rolled back while this step ran"
     try:
@@ -612,7 +612,8 @@ def advance(plan_id: Any, budget_seconds: float) -> Outcome:
                 state = record(plan_id, run)
                 outcome.ran += 1
                 if state == "undo":
-                    _undo_late(plan_id, run.step, deadline)
+                    assert tools is not None  # the step was claimed with them
+                    _undo_late(plan_id, run.step, tools, deadline)
                 if state in ("succeeded", "undo"):
                     outcome.succeeded += 1
                 elif state == "failed":
