@@ -28,7 +28,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from lib import audit, events, storage
+from lib import audit, events, plan_status, storage
 from lib.plan_status import TERMINAL
 from lib.planner.models import ApprovalPolicy, Tool
 from lib.problems import Problem, field_error, not_found
@@ -284,6 +284,15 @@ def cancel_all(conn: Any, plan_id: Any, reason: str, actor: str, step_id: Any = 
         (plan_id, step_id, step_id),
     ).fetchall():
         cancel(conn, approval, reason, actor)
+
+
+def stop_for_rollback(conn: Any, plan_id: Any, reason: str, actor: str) -> None:
+    """The plan starts rolling back: blocked with the rolling-back reason (no
+    step may start; the cron tick resumes an undo that stalls), and its
+    pending approvals cancelled, so no decision can move the plan while its
+    steps are undone. Whoever orders the rollback, an admin or the executor."""
+    cancel_all(conn, plan_id, f"plan rolled back by {actor}", actor)
+    plan_status.change(conn, plan_id, "blocked", plan_status.ROLLING_BACK + reason, None)
 
 
 # A decision's locking read: the approval with the plan and step it approves

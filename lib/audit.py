@@ -42,6 +42,11 @@ def chain_for(plan_id: UUID | str | None) -> str:
     return f"plan:{plan_id}" if plan_id else "global"
 
 
+def name_of(actor: Any) -> str:
+    """A Principal's name, or the name given ("executor", "system")."""
+    return getattr(actor, "name", None) or str(actor)
+
+
 def record(
     conn: Any,
     *,
@@ -63,7 +68,7 @@ def record(
         from lib import snapshots
 
         snapshot_key, snapshot_digest = snapshots.take(conn, plan_id)
-    actor_name = getattr(actor, "name", None) or str(actor)
+    actor_name = name_of(actor)
     actor_role = getattr(actor, "role", None)
     occurred_at = datetime.now(UTC).isoformat()
     items = sorted({str(i) for i in backlog_item_ids})

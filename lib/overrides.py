@@ -236,6 +236,9 @@ def _check_applicable(request: OverrideRequest, plan: dict[str, Any], step: dict
         raise conflict(f"plan is already {plan['status']}")
     if request.action == "rollback" and plan["status"] in ("cancelled", "rolled_back"):
         raise conflict(f"plan is {plan['status']}: nothing to roll back")
+    if request.action in ("allow", "skip", "retry") and plan_status.rolling_back(plan):
+        # it would set the plan ready or executing while its steps are undone
+        raise conflict(f"plan is {plan['status_reason'] or plan['status']}: it can only be rolled back or cancelled")
     if request.action == "skip" and step is not None and step["status"] in ("succeeded", "skipped", "rolled_back"):
         raise conflict(f"step {step['item_key']} is {step['status']}: nothing to skip")
     if request.action == "retry" and step is not None and step["status"] not in ("failed", "denied"):
@@ -304,8 +307,7 @@ def _effect(
         return False
     # rollback: stop the plan here (blocked: neither the executor nor the tick
     # runs it, an admin may order the rollback again), undo after the commit
-    approvals.cancel_all(conn, plan["id"], f"plan rolled back by {principal.name}", principal.name)
-    plan_status.change(conn, plan["id"], "blocked", plan_status.ROLLING_BACK + request.reason, None)
+    approvals.stop_for_rollback(conn, plan["id"], request.reason, principal.name)
     return True
 
 

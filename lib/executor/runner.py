@@ -421,7 +421,7 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
         if plan["status"] in RUNNABLE_PLAN or plan["status"] == "paused":
             # no step may start while steps are undone (the executor and the
             # tick run only executing, approved and paused plans)
-            plan_status.change(conn, plan["id"], "blocked", plan_status.ROLLING_BACK + reason, None)
+            approvals.stop_for_rollback(conn, plan["id"], reason, audit.name_of(actor))
         tools = _tools(conn)
         todo = _succeeded_steps(conn, plan_id)
     undone = 0

@@ -72,6 +72,30 @@ def test_a_warn_plan_runs_nothing_until_its_plan_approval(client: Client, tokens
     assert statuses(client, tokens["viewer"], plan_id) == {"A": "succeeded", "B": "succeeded"}
 
 
+def test_a_rollback_the_executor_orders_cancels_the_pending_approvals(client: Client, tokens, conn) -> None:
+    # rollback_on_failure: a decision arriving while the steps are undone must not move the plan
+    builtin_tool(conn, "gate.egc", "echo", approval=ONE)
+    body = make_plan(client, tokens["planner"], conn, "egc", {"A": [], "G": []}, tools={"G": "gate.egc"})
+    plan_id = body["plan"]["id"]
+    ids = {s["item_key"].split("-", 1)[1]: s["id"] for s in body["steps"]}
+    conn.execute("UPDATE plans SET status = 'executing' WHERE id = %s", (plan_id,))
+    with db.transaction() as tx:
+        plan = runner._plan(tx, plan_id)
+        step = tx.execute(f"SELECT {runner.STEP_COLUMNS} FROM plan_steps s WHERE id = %s", (ids["G"],)).fetchone()
+        from lib import approvals
+
+        approvals.check(tx, plan, step, None, approvals.ApprovalPolicy(**ONE))
+
+    assert runner.roll_back(plan_id, "executor", "a step failed", time.monotonic() + 30) == "rolled_back"
+    approval = conn.execute("SELECT id, status FROM approvals WHERE step_id = %s", (ids["G"],)).fetchone()
+    assert approval["status"] == "cancelled"
+    late = client.post(
+        f"/api/approvals/{approval['id']}", json={"decision": "deny", "reason": "too late"}, token=tokens["approver"]
+    )
+    assert late.status == 409, late.text
+    assert plan_status(conn, plan_id) == "rolled_back"
+
+
 def test_an_approval_found_expired_in_a_claim_leaves_no_step_leased(client: Client, tokens, conn) -> None:
     builtin_tool(conn, "gate.egx", "echo", approval=ONE)
     body = make_plan(client, tokens["planner"], conn, "egx", {"A": [], "B": [], "G": []}, tools={"G": "gate.egx"})
@@ -125,6 +149,15 @@ def test_a_plan_ordered_rolled_back_runs_no_further_step(client: Client, tokens,
     assert runner.advance(plan_id, 5).ran == 0  # the tick's loop finds nothing to run
     again = client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"])
     assert again.status == 409, again.text
+    # no override may set it ready or executing while its steps are undone
+    for action, step in (("allow", None), ("skip", ids["B"]), ("retry", ids["B"])):
+        r = client.post(
+            "/api/automation/override",
+            json={"plan_id": plan_id, "step_id": step, "action": action, "reason": "try to go on"},
+            token=tokens["admin"],
+        )
+        assert r.status == 409 and "rolling back: bad release" in r.json()["detail"], (action, r.text)
+    assert plan_status(conn, plan_id) == "blocked"
     assert statuses(client, tokens["viewer"], plan_id)["B"] == "pending"
 
     assert runner.roll_back(plan_id, "test", "bad release", runner.time.monotonic() + 30) == "rolled_back"
