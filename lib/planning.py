@@ -778,7 +778,8 @@ def load_draft(conn: Any, plan_id: UUID | str) -> tuple[dict[str, Any], PlanDraf
     from lib.planner.models import GraphFacts, Totals
 
     plan = conn.execute(
-        "SELECT id, title, status, input_fingerprint, options, totals, graph, backlog_item_ids::text[] AS item_ids, "
+        "SELECT id, title, status, status_reason, input_fingerprint, options, totals, graph, "
+        "backlog_item_ids::text[] AS item_ids, "
         "pack_ids FROM public.plans WHERE id = %s FOR UPDATE",
         (plan_id,),
     ).fetchone()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from lib import audit, evaluations, planning
+from lib import audit, evaluations, plan_status, planning
 from lib.gates.evaluate import evaluate_gates
 from lib.llm import store
 from lib.llm.adopt import adopt
@@ -33,8 +33,9 @@ def reevaluate(conn: Any, plan_id: UUID, principal: Any, reason: str | None) -> 
         per_model = [
             (name, evaluate_gates(adopt(draft, stages, options.max_parallel), ctx)) for name, stages in proposals
         ]
-        # load_draft locked the plan row: its status cannot change under us
-        movable = plan["status"] in REEVALUATE_STATUSES
+        # load_draft locked the plan row: its status cannot change under us.
+        # A plan rolling back is blocked too, but only its rollback moves it.
+        movable = plan["status"] in REEVALUATE_STATUSES and not plan_status.rolling_back(plan)
         generation = evaluations.record(
             conn, str(plan_id), evaluation, principal.name, model_evaluations=per_model, set_status=movable
         )

@@ -157,7 +157,11 @@ def test_a_plan_ordered_rolled_back_runs_no_further_step(client: Client, tokens,
             token=tokens["admin"],
         )
         assert r.status == 409 and "rolling back: bad release" in r.json()["detail"], (action, r.text)
-    assert plan_status(conn, plan_id) == "blocked"
+    # a re-evaluation records its verdict but leaves the status to the rollback
+    reevaluated = client.post(f"/api/gates/{plan_id}", json={"reason": "check"}, token=tokens["planner"])
+    assert reevaluated.status == 200 and reevaluated.json()["plan_status"] == "blocked", reevaluated.text
+    reason = conn.execute("SELECT status_reason FROM plans WHERE id = %s", (plan_id,)).fetchone()["status_reason"]
+    assert reason == "rolling back: bad release"
     assert statuses(client, tokens["viewer"], plan_id)["B"] == "pending"
 
     assert runner.roll_back(plan_id, "test", "bad release", runner.time.monotonic() + 30) == "rolled_back"
