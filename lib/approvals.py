@@ -29,7 +29,6 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from lib import audit, events, plan_status, storage
-from lib.plan_status import TERMINAL
 from lib.planner.models import ApprovalPolicy, Tool
 from lib.problems import Problem, field_error, not_found
 
@@ -409,16 +408,14 @@ def _refuse(conn: Any, approval: dict[str, Any], status: str, reason: str, actor
             (f"approval {status}: {reason}", approval["step_id"]),
         )
     what = "step" if approval["step_id"] else "plan"
-    conn.execute(
-        "UPDATE public.plans SET status = 'blocked', status_reason = %s, updated_at = now() "
-        "WHERE id = %s AND status <> ALL (%s)",
-        (f"{what} approval {status} by {actor}: {reason}", approval["plan_id"], list(TERMINAL)),
-    )
-    events.emit(
+    plan_status.change(
         conn,
-        "plan.blocked",
         approval["plan_id"],
+        "blocked",
+        f"{what} approval {status} by {actor}: {reason}",
+        "plan.blocked",
         {"reason": reason, "approval_id": str(approval["id"]), "approval_status": status},
+        only_from=plan_status.OPEN,
     )
 
 
@@ -792,12 +789,15 @@ def _grant(conn: Any, row: dict[str, Any], plan: dict[str, Any], actor: str) -> 
             (row["step_id"],),
         )
         return
-    conn.execute(
-        "UPDATE public.plans SET status = 'approved', status_reason = %s, updated_at = now() "
-        "WHERE id = %s AND status IN ('paused', 'ready', 'executing')",
-        (f"approved by {actor}", row["plan_id"]),
+    plan_status.change(
+        conn,
+        row["plan_id"],
+        "approved",
+        f"approved by {actor}",
+        "plan.approved",
+        {"by": actor, "approval_id": str(row["id"])},
+        only_from=("paused", "ready", "executing"),
     )
-    events.emit(conn, "plan.approved", row["plan_id"], {"by": actor, "approval_id": str(row["id"])})
 
 
 def _problem(status: int, detail: str, kind: str, view: ApprovalView) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Plan statuses the executor, overrides and approvals agree on (the
 contract's list is in the plans table's CHECK constraint), and the one way
-to change a plan's status."""
+to change a plan's status (but for a verdict's, which evaluations.record
+sets with the verdict in the same UPDATE)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 # nothing will happen to the plan any more
 TERMINAL = ("completed", "failed", "cancelled", "rolled_back")
+# the rest: one such plan per input fingerprint (plans_one_open_per_fingerprint)
+OPEN = ("draft", "ready", "blocked", "approved", "executing", "paused")
 # the executor may start steps of it
 RUNNABLE = ("executing", "approved")
 # a blocked plan's reason while its succeeded steps are undone (an admin's
@@ -24,15 +27,29 @@ def rolling_back(plan: dict[str, Any]) -> bool:
 
 
 def change(
-    conn: Any, plan_id: Any, status: str, reason: str | None, event: str | None, data: dict[str, Any] | None = None
-) -> None:
+    conn: Any,
+    plan_id: Any,
+    status: str,
+    reason: str | None,
+    event: str | None,
+    data: dict[str, Any] | None = None,
+    *,
+    only_from: tuple[str, ...] | None = None,
+) -> bool:
     """Set the plan's status and reason, and tell clients (`event`, with the
-    status and reason in its data) in the same transaction."""
-    conn.execute(
-        "UPDATE public.plans SET status = %s, status_reason = %s, updated_at = now() WHERE id = %s",
-        (status, reason, plan_id),
-    )
+    status and reason in its data, which `data` may add to) in the same
+    transaction. With `only_from`, only a plan in one of those statuses
+    changes; returns whether it did (no event when it did not)."""
+    guard = " AND status = ANY(%s)" if only_from is not None else ""
+    params: tuple[Any, ...] = (status, reason, plan_id) + ((list(only_from),) if only_from is not None else ())
+    changed = conn.execute(
+        f"UPDATE public.plans SET status = %s, status_reason = %s, updated_at = now() WHERE id = %s{guard} RETURNING 1",  # noqa: S608 - constants only
+        params,
+    ).fetchone()
+    if changed is None:
+        return False
     if event:
         from lib import events
 
         events.emit(conn, event, plan_id, {"status": status, "reason": reason, **(data or {})})
+    return True

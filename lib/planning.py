@@ -19,7 +19,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
-from lib import audit
+from lib import audit, plan_status
 from lib.gates.models import GateResult
 from lib.llm.summary import ComparisonSummary
 from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats
@@ -27,7 +27,7 @@ from lib.problems import Problem, invalid_input, not_found
 from lib.runtime import pause_gc
 from lib.sqltext import NULL, array_literal, copy_json, copy_text, uuid_array_literal, write_lines
 
-OPEN_PLAN_STATUSES = ("draft", "ready", "blocked", "approved", "executing", "paused")
+OPEN_PLAN_STATUSES = plan_status.OPEN
 MAX_STEPS_IN_RESPONSE = 2000
 
 ITEM_COLUMNS = """
