@@ -15,11 +15,10 @@ import pytest
 from lib import auth, db, settings
 from lib.executor import runner
 from lib.overrides import OverrideRequest, apply
-from tests.support.plans import builtin_tool, make_plan, steps_by_key, webhook_tool
+from tests.support.plans import ONE, builtin_tool, make_plan, steps_by_key, webhook_tool
 from tests.support.wsgi_client import Client
 
 EXECUTE = "/api/auto-planner/execute"
-ONE = {"required_approvals": 1, "timeout_seconds": 3600, "approver_role": "approver"}
 
 
 def statuses(client: Client, token: str, plan_id: str) -> dict[str, str]:

@@ -19,11 +19,10 @@ from lib import approvals, auth, settings, storage, webhooks
 from lib.executor.tools import ToolCall, ToolResult
 from lib.planner.models import Tool
 from tests.support.events import event_types
-from tests.support.plans import builtin_tool, make_plan, steps_by_key
+from tests.support.plans import ONE, builtin_tool, make_plan, steps_by_key
 from tests.support.wsgi_client import Client
 
 EXECUTE = "/api/auto-planner/execute"
-ONE = {"required_approvals": 1, "timeout_seconds": 3600, "approver_role": "approver"}
 TWO = {"required_approvals": 2, "timeout_seconds": 3600, "approver_role": "approver"}
 
 

@@ -9,6 +9,9 @@ from typing import Any
 from tests.support.backlog import seed_backlog
 from tests.support.wsgi_client import Client
 
+# an approval policy: one approver, an hour to answer
+ONE = {"required_approvals": 1, "timeout_seconds": 3600, "approver_role": "approver"}
+
 
 def webhook_tool(
     conn: Any,
