@@ -8,17 +8,24 @@
 --   auth.jwt(), auth.uid(), auth.role() reading request.jwt.claims
 --   realtime.messages, realtime.topic(), realtime.send(payload, event, topic, private)
 
+-- Roles are cluster-wide, and advisory locks are per database: two databases
+-- of one cluster migrated at once (the test workers) may both find a role
+-- missing, so each CREATE ROLE tolerates the other having won.
 DO $prelude$
+DECLARE
+  wanted text[][] := ARRAY[['anon', 'NOLOGIN NOINHERIT'], ['authenticated', 'NOLOGIN NOINHERIT'],
+                           ['service_role', 'NOLOGIN NOINHERIT BYPASSRLS']];
+  i int;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
-    CREATE ROLE anon NOLOGIN NOINHERIT;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
-    CREATE ROLE authenticated NOLOGIN NOINHERIT;
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-    CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
-  END IF;
+  FOR i IN 1 .. array_length(wanted, 1) LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = wanted[i][1]) THEN
+      BEGIN
+        EXECUTE format('CREATE ROLE %I %s', wanted[i][1], wanted[i][2]);
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;  -- created meanwhile by a migrator of another database
+      END;
+    END IF;
+  END LOOP;
 END
 $prelude$;
 
