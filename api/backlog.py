@@ -1,7 +1,7 @@
 """POST /api/backlog: add items to a pack, dependencies by key (planner)."""
 
-from lib import backlog
-from lib.endpoint import Endpoint
+from lib.planner import backlog
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/backlog", tags=["planner"])
 

@@ -7,8 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from lib import events
-from lib.endpoint import Endpoint
+from lib.trail import events
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/events", tags=["events"])
 

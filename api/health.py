@@ -1,7 +1,7 @@
 """GET /api/health: is the database reachable, and which migrations are applied."""
 
-from lib import health
-from lib.endpoint import Endpoint
+from lib.ops import health
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/health", tags=["system"])
 

@@ -1,7 +1,7 @@
 """GET /api/metrics: counts and durations per tool and status, Prometheus text (admin)."""
 
-from lib import metrics
-from lib.endpoint import Endpoint, Reply
+from lib.ops import metrics
+from lib.web.endpoint import Endpoint, Reply
 
 app = Endpoint("/api/metrics", tags=["system"])
 

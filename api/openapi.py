@@ -1,6 +1,6 @@
 """GET /api/openapi: the OpenAPI 3.1 document, generated from the endpoints' models."""
 
-from lib.endpoint import Endpoint
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/openapi", tags=["system"])
 _document = None
@@ -11,7 +11,7 @@ def read(ctx):
     """The OpenAPI 3.1 document of every endpoint."""
     global _document
     if _document is None:  # built once per warm instance
-        from lib import openapi
+        from lib.web import openapi
 
         _document = openapi.document()
     return _document

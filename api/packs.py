@@ -1,7 +1,7 @@
 """GET /api/packs: the packs and how many open backlog items each holds (viewer)."""
 
-from lib import listing
-from lib.endpoint import Endpoint
+from lib.plans import listing
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/packs", tags=["planner"])
 

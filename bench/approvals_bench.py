@@ -19,8 +19,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.common import dev_server, fan_out, median_ms, percentile, request, scratch_database, token
-from lib import approvals, auth, db, planning
+from lib.approvals import deciding as approvals
+from lib.data import db
+from lib.planner import create as planning
 from lib.planner.models import ApprovalPolicy
+from lib.web import auth
 
 CLIENTS = 16
 STEPS_PER_PLAN = 10

@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib import routes, settings
+from lib import settings
+from lib.web import routes
 
 # The floors: what every endpoint needs (a driver and its models; pydantic
 # loads lazily, so the floor asks for BaseModel and Field, not just the package),

@@ -19,14 +19,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from lib import auth, migrate, settings
+from lib import settings
+from lib.data import migrate
+from lib.web import auth
 
 
 def admin_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    from lib import embedded_db
+    from lib.data import embedded_db
 
     return embedded_db.server_url("postgres")
 
@@ -62,7 +64,7 @@ def dev_server(database_url: str, threads: int = 16) -> Iterator[tuple[str, int]
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "NOFX_DB_POOL_MAX": str(max(8, threads))}
     proc = subprocess.Popen(
-        [sys.executable, "-c", f"from lib import devserver; devserver.serve('127.0.0.1', {port}, threads={threads})"],
+        [sys.executable, "-c", f"from lib.web import devserver; devserver.serve('127.0.0.1', {port}, threads={threads})"],
         cwd=settings.ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -18,7 +18,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.common import dev_server, fan_out, median_ms, percentile, request, scratch_database
-from lib import audit, auth
+from lib.trail import audit
+from lib.web import auth
 
 CLIENTS = 16
 

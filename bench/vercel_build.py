@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lib import routes, settings
+from lib import settings
+from lib.web import routes
 
 VERCEL_CLI = "50.44.0"  # npm `vercel`, major 50 (the version the build was validated with)
 UV = "0.10.11"  # the uv that @vercel/python 6.29 (inside vercel 50.44) pins as UV_VERSION

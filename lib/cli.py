@@ -36,7 +36,7 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
 
 @command("token")
 def _token(args: argparse.Namespace) -> int:
-    from lib import auth
+    from lib.web import auth
 
     print(auth.mint_token(args.role, subject=args.subject, email=args.email, ttl_seconds=args.ttl))
     return 0
@@ -44,7 +44,7 @@ def _token(args: argparse.Namespace) -> int:
 
 @command("migrate")
 def _migrate(args: argparse.Namespace) -> int:
-    from lib import db, migrate
+    from lib.data import db, migrate
 
     url = db.resolve_url()
     applied = migrate.migrate(url)
@@ -54,7 +54,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 @command("seed")
 def _seed(args: argparse.Namespace) -> int:
-    from lib import db
+    from lib.data import db
 
     with db.connect() as conn:
         conn.execute((settings.ROOT / "supabase" / "seed.sql").read_text())
@@ -66,7 +66,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 @command("db-url")
 def _db_url(args: argparse.Namespace) -> int:
-    from lib import db
+    from lib.data import db
 
     print(db.resolve_url())
     return 0
@@ -101,7 +101,8 @@ def _plan_file(args: argparse.Namespace) -> int:
 @command("audit-verify")
 def _audit_verify(args: argparse.Namespace) -> int:
     """Verify every chain of the audit log, and every snapshot it points to."""
-    from lib import audit, audit_report, db
+    from lib.data import db
+    from lib.trail import audit, audit_report
 
     broken = 0
     with db.connect() as conn:
@@ -123,7 +124,8 @@ def _audit_replay(args: argparse.Namespace) -> int:
     """Step through a plan's history, with the state each snapshot recorded."""
     import json as jsonlib
 
-    from lib import audit, db, storage
+    from lib.data import db, storage
+    from lib.trail import audit
 
     with db.connect() as conn:
         check, rows = audit.verify_chain(conn, audit.chain_for(args.plan_id))
@@ -153,14 +155,14 @@ def _audit_replay(args: argparse.Namespace) -> int:
 @command("smoke")
 def _smoke(args: argparse.Namespace) -> int:
     """The whole planner story against a running server."""
-    from lib import smoke
+    from lib.ops import smoke
 
     return smoke.main(args.surface, args.base_url)
 
 
 @command("db-stop")
 def _db_stop(args: argparse.Namespace) -> int:
-    from lib import embedded_db
+    from lib.data import embedded_db
 
     embedded_db.stop()
     return 0
@@ -168,7 +170,7 @@ def _db_stop(args: argparse.Namespace) -> int:
 
 @command("routes")
 def _routes(args: argparse.Namespace) -> int:
-    from lib import devserver
+    from lib.web import devserver
 
     print("\n".join(devserver.routes_table()))
     return 0
@@ -176,7 +178,7 @@ def _routes(args: argparse.Namespace) -> int:
 
 @command("serve")
 def _serve(args: argparse.Namespace) -> int:
-    from lib import devserver
+    from lib.web import devserver
 
     devserver.serve(args.host, args.port)
     return 0
@@ -184,7 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 @command("dev")
 def _dev(args: argparse.Namespace) -> int:
-    from lib import auth, devserver
+    from lib.web import auth, devserver
 
     source = "DATABASE_URL" if settings.database_url() else f"embedded PostgreSQL in {settings.data_dir() / 'pg'}"
     print(f"database: {source}")

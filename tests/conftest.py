@@ -17,7 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from lib import auth, db, flags, migrate
+from lib.data import db, migrate
+from lib.ops import flags
+from lib.web import auth
 from tests.support.wsgi_client import Client
 
 ROLES = ("viewer", "planner", "approver", "admin")
@@ -27,7 +29,7 @@ def _server_admin_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    from lib import embedded_db
+    from lib.data import embedded_db
 
     return embedded_db.server_url("postgres")
 
@@ -115,7 +117,7 @@ def tokens(database_url: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def app(database_url: str):
-    from lib.devserver import build_app
+    from lib.web.devserver import build_app
 
     return build_app()
 
@@ -210,7 +212,7 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 @pytest.fixture
 def storage_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Count the storage backend's reads and signings (the real ones still run)."""
-    from lib import storage
+    from lib.data import storage
 
     backend = storage.backend()
     calls: dict[str, Any] = {"get": Counter(), "signed_urls": [], "signed_url": 0}

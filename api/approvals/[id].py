@@ -6,9 +6,10 @@ GET /api/approvals/:id: one approval with its history (viewer).
 410. An approval resumes the paused plan in the same request.
 """
 
-from lib import approvals, execution
-from lib.endpoint import Endpoint, Reply
-from lib.problems import CONTENT_TYPE
+from lib.approvals import deciding as approvals
+from lib.executor import execution
+from lib.web.endpoint import Endpoint, Reply
+from lib.web.problems import CONTENT_TYPE
 
 app = Endpoint("/api/approvals/{id}", tags=["approvals"])
 

@@ -9,8 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from lib import approvals
-from lib.endpoint import Endpoint
+from lib.approvals import deciding as approvals
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/approvals", tags=["approvals"])
 

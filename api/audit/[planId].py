@@ -3,8 +3,8 @@ snapshots (signed links, digests verified) (viewer)."""
 
 from pydantic import BaseModel, Field
 
-from lib import audit_report
-from lib.endpoint import Endpoint
+from lib.trail import audit_report
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/audit/{planId}", tags=["audit"])
 

@@ -5,8 +5,8 @@ approval. 202 `{plan_id, status, steps}`; a blocked plan without an override
 is 409; 403 feature-disabled when FEATURE_PLANNER_EXECUTE is off.
 """
 
-from lib import execution
-from lib.endpoint import Endpoint
+from lib.executor import execution
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/auto-planner/execute", tags=["planner"])
 

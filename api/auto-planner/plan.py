@@ -6,8 +6,9 @@ input already exists, or for a dry run. 403 feature-disabled when
 FEATURE_AUTO_PLANNER is off.
 """
 
-from lib import notify, planning
-from lib.endpoint import Endpoint, Reply
+from lib.planner import create as planning
+from lib.trail import notify
+from lib.web.endpoint import Endpoint, Reply
 
 app = Endpoint("/api/auto-planner/plan", tags=["planner"])
 

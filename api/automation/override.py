@@ -4,9 +4,9 @@
 201 the override record. It never reaches beyond its scope.
 """
 
-from lib import execution, overrides
-from lib.endpoint import Endpoint
-from lib.executor import runner
+from lib.executor import execution, runner
+from lib.plans import overrides
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/automation/override", tags=["automation"])
 

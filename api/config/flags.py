@@ -1,7 +1,7 @@
 """GET, PUT /api/config/flags: read (viewer) and switch (admin) the feature flags."""
 
-from lib import flags
-from lib.endpoint import Endpoint
+from lib.ops import flags
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/config/flags", tags=["config"])
 

@@ -4,8 +4,8 @@ Expires overdue approvals, delivers due notifications, resumes plans that
 have runnable steps, forgets old idempotency keys.
 """
 
-from lib import cron
-from lib.endpoint import Endpoint
+from lib.ops import cron
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/cron/tick", tags=["system"])
 

@@ -7,8 +7,10 @@ steps: [...], models: [...], history: [...]}`; unknown plan: 404.
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lib import evaluations, notify, reevaluate
-from lib.endpoint import Endpoint
+from lib.gates import evaluations
+from lib.planner import reevaluate
+from lib.trail import notify
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/gates/{planId}", tags=["gates"])
 

@@ -2,8 +2,8 @@
 
 from pydantic import BaseModel, Field
 
-from lib import planning
-from lib.endpoint import Endpoint
+from lib.planner import create as planning
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/plans/{planId}", tags=["planner"])
 

@@ -4,8 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from lib import listing
-from lib.endpoint import Endpoint
+from lib.plans import listing
+from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/plans", tags=["planner"])
 

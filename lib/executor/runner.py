@@ -27,11 +27,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib import approvals, audit, db, events, plan_status, settings
+from lib import settings
+from lib.approvals import deciding as approvals
+from lib.data import db
 from lib.executor import tools as toolbox
-from lib.plan_status import RUNNABLE as RUNNABLE_PLAN
-from lib.plan_status import TERMINAL as TERMINAL_PLAN
 from lib.planner.models import Tool
+from lib.plans import status as plan_status
+from lib.plans.status import RUNNABLE as RUNNABLE_PLAN
+from lib.plans.status import TERMINAL as TERMINAL_PLAN
+from lib.trail import audit, events
 
 log = logging.getLogger("nofx.executor")
 
@@ -68,7 +72,7 @@ def _plan(conn: Any, plan_id: Any, lock: bool = False) -> dict[str, Any] | None:
 
 
 def _tools(conn: Any) -> dict[str, Tool]:
-    from lib.planning import load_tools
+    from lib.planner.create import load_tools
 
     tools: dict[str, Tool] = load_tools(conn)
     return tools
@@ -656,8 +660,8 @@ def start(conn: Any, plan_id: Any, principal: Any) -> dict[str, Any]:
 
     A blocked plan runs only under an active allow override that covers every
     blocking gate; a plan whose verdict is warn needs a plan approval first."""
-    from lib import overrides
-    from lib.problems import Problem, not_found
+    from lib.plans import overrides
+    from lib.web.problems import Problem, not_found
 
     plan = _plan(conn, plan_id, lock=True)
     if plan is None:

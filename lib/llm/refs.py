@@ -49,7 +49,7 @@ def require_model_refs(values: list[str]) -> list[ModelRef]:
     """The references, or a 422 naming each bad one as body.options.compare_models.N."""
     refs, errors = parse_model_refs(values)
     if errors:
-        from lib.problems import invalid_input
+        from lib.web.problems import invalid_input
 
         raise invalid_input([{"loc": ["body", "options", "compare_models", i], "msg": msg} for i, msg in errors])
     return refs

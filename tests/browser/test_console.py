@@ -349,7 +349,7 @@ def test_with_supabase_configured_a_user_signs_in_with_email_and_password(page: 
 def test_a_supabase_session_is_renewed_before_it_expires_and_signs_out_when_renewal_fails(
     page: Page, console_url: str
 ) -> None:
-    from lib import auth
+    from lib.web import auth
 
     # tokens that live four seconds, so renewal comes due within the test
     first, second = (auth.mint_token("approver", email="renew@example.com", ttl_seconds=4) for _ in range(2))

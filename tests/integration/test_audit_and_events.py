@@ -10,7 +10,8 @@ import sys
 import psycopg
 import pytest
 
-from lib import settings, storage
+from lib import settings
+from lib.data import storage
 from tests.support.events import wait_for_page
 from tests.support.plans import executed_plan
 from tests.support.wsgi_client import Client

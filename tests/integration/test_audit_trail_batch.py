@@ -10,7 +10,9 @@ import json
 from collections import Counter
 from typing import Any
 
-from lib import audit, cli, settings, snapshots, storage
+from lib import cli, settings
+from lib.data import storage
+from lib.trail import audit, snapshots
 from tests.support.plans import executed_plan
 from tests.support.wsgi_client import Client
 
@@ -101,7 +103,7 @@ def test_snapshots_are_stored_by_their_digest(client: Client, tokens, conn) -> N
 def test_cli_audit_verify_reads_each_chain_once(
     fresh_database: str, client: Client, tokens, storage_calls, monkeypatch, capsys
 ) -> None:
-    from lib import db
+    from lib.data import db
 
     with db.connect() as c:
         c.autocommit = True

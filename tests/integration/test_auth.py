@@ -12,7 +12,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from lib import auth, settings
+from lib import settings
+from lib.web import auth
 from tests.support.wsgi_client import Client
 
 FLAGS = "/api/config/flags"

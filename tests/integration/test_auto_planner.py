@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from lib.devserver import build_app
+from lib.web.devserver import build_app
 from tests.support.backlog import seed_backlog
 from tests.support.wsgi_client import Client
 
@@ -242,7 +242,7 @@ def test_every_open_item_with_closed_and_missing_dependencies(fresh_database, to
     import psycopg
     from psycopg.rows import dict_row
 
-    from lib import planning
+    from lib.planner import create as planning
 
     ghost = str(uuid.uuid4())
     with psycopg.connect(fresh_database, autocommit=True, row_factory=dict_row) as c:

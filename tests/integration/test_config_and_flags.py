@@ -99,7 +99,7 @@ def test_a_switch_reaches_another_instance_within_5_seconds(
             "-c",
             (
                 "import sys, time\n"
-                "from lib import flags\n"
+                "from lib.ops import flags\n"
                 "assert flags.enabled('FEATURE_AUTO_PLANNER')\n"
                 "print('warm', flush=True)\n"
                 "start = None\n"

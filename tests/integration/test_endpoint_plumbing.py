@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from lib.devserver import DevServer
+from lib.web.devserver import DevServer
 from tests.support.wsgi_client import Client
 
 ECHO = """
 from pydantic import BaseModel, ConfigDict, Field
-from lib.endpoint import Endpoint
-from lib import events
+from lib.web.endpoint import Endpoint
+from lib.trail import events
 
 app = Endpoint("{path}")
 
@@ -39,7 +39,7 @@ def create(ctx):
 """
 
 BOOM = """
-from lib.endpoint import Endpoint
+from lib.web.endpoint import Endpoint
 app = Endpoint("/api/boom")
 
 @app.get(public=True)
@@ -81,7 +81,7 @@ def test_routes_follow_vercel_file_rules(probe_client: Client, tokens: dict[str,
 
 def test_vercel_style_query_parameter_is_honoured(probe_client: Client, tokens: dict[str, str]) -> None:
     # On Vercel the [thingId] segment arrives as ?thingId= on the function's own path.
-    from lib import routes
+    from lib.web import routes
 
     route = next(r for r in probe_client.app.routes if r.params)
     endpoint = routes.load(route).app
@@ -202,7 +202,7 @@ def test_idempotency_key_is_validated(probe_client: Client, tokens: dict[str, st
 
 def test_private_helpers_never_import(tmp_path: Path) -> None:
     # discovering routes must not import anything (a broken helper stays inert)
-    from lib import routes
+    from lib.web import routes
 
     (tmp_path / "api").mkdir()
     (tmp_path / "api" / "_x.py").write_text("raise SystemExit(1)\n")

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from lib import auth, db, settings
+from lib import settings
+from lib.data import db
 from lib.executor import runner
-from lib.overrides import OverrideRequest, apply
+from lib.plans.overrides import OverrideRequest, apply
+from lib.web import auth
 from tests.support.plans import ONE, builtin_tool, make_plan, steps_by_key, webhook_tool
 from tests.support.wsgi_client import Client
 
@@ -81,7 +83,7 @@ def test_a_rollback_the_executor_orders_cancels_the_pending_approvals(client: Cl
     with db.transaction() as tx:
         plan = runner._plan(tx, plan_id)
         step = tx.execute(f"SELECT {runner.STEP_COLUMNS} FROM plan_steps s WHERE id = %s", (ids["G"],)).fetchone()
-        from lib import approvals
+        from lib.approvals import deciding as approvals
 
         approvals.check(tx, plan, step, None, approvals.ApprovalPolicy(**ONE))
 
@@ -106,7 +108,7 @@ def test_an_approval_found_expired_in_a_claim_leaves_no_step_leased(client: Clie
     with db.transaction() as tx:
         plan = runner._plan(tx, plan_id)
         step = tx.execute(f"SELECT {runner.STEP_COLUMNS} FROM plan_steps s WHERE id = %s", (ids["G"],)).fetchone()
-        from lib import approvals
+        from lib.approvals import deciding as approvals
 
         approvals.check(tx, plan, step, None, approvals.ApprovalPolicy(**ONE))
     conn.execute("UPDATE approvals SET expires_at = now() - interval '1 second' WHERE step_id = %s", (ids["G"],))

@@ -21,7 +21,8 @@ import time
 import psycopg
 import pytest
 
-from lib import db, settings
+from lib import settings
+from lib.data import db
 from lib.executor import runner
 from tests.conftest import _free_port
 from tests.support.backlog import seed_backlog
@@ -99,7 +100,7 @@ def hold_server():
 
 def test_a_worker_killed_mid_step_resumes_and_the_step_runs_once(tokens, conn, database_url, hold_server) -> None:
     webhook_tool(conn, "hook.kill", hold_server.url, timeout=60, retries=0)
-    client = Client(__import__("lib.devserver", fromlist=["build_app"]).build_app())
+    client = Client(__import__("lib.web.devserver", fromlist=["build_app"]).build_app())
     body = make_plan(client, tokens["planner"], conn, "fkill", {"A": [], "B": ["A"]}, tool="hook.kill")
     plan_id = body["plan"]["id"]
     port = _free_port()

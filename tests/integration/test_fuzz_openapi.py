@@ -25,7 +25,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from lib import auth, routes
+from lib.web import auth, routes
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = int(os.environ.get("NOFX_FUZZ_EXAMPLES", "12"))  # more for a deeper local run

@@ -10,10 +10,11 @@ import jsonschema
 import psycopg
 import pytest
 
-from lib import evaluations, notify
+from lib.gates import evaluations
 from lib.gates.evaluate import GateContext, evaluate_gates
 from lib.gates.models import EvaluationDetails
 from lib.planner import PlanOptions
+from lib.trail import notify
 from tests.support.backlog import seed_backlog
 from tests.support.wsgi_client import Client
 
@@ -89,7 +90,7 @@ def test_the_table_rejects_details_of_the_wrong_shape(client: Client, tokens, co
 
 
 def test_verdicts_per_model_are_kept(client: Client, tokens, conn, database_url) -> None:
-    from lib import planning
+    from lib.planner import create as planning
 
     plan_id = make_plan(client, tokens, conn, "gmod")["plan"]["id"]
     with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as c:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lib import migrate, routes
+from lib.data import migrate
+from lib.web import routes
 from tests.support.wsgi_client import Client
 
 

@@ -15,9 +15,12 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 import pytest
 
-from lib import approvals, auth, settings, storage, webhooks
+from lib import settings
+from lib.approvals import deciding as approvals
+from lib.data import storage
 from lib.executor.tools import ToolCall, ToolResult
 from lib.planner.models import Tool
+from lib.web import auth, webhooks
 from tests.support.events import event_types
 from tests.support.plans import ONE, builtin_tool, make_plan, steps_by_key
 from tests.support.wsgi_client import Client

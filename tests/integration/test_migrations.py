@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from lib import migrate
-from lib.db import connect as db_connect
+from lib.data import migrate
+from lib.data.db import connect as db_connect
 from tests.conftest import _server_admin_url, _with_database
 
 

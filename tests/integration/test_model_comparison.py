@@ -17,8 +17,8 @@ import genai_prices
 import pytest
 from genai_prices import Usage, calc_price
 
-from lib import auth
 from lib.llm import store
+from lib.web import auth
 from tests.support.backlog import seed_backlog
 from tests.support.llm_server import Reply
 from tests.support.rls import attempt

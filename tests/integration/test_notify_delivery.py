@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from lib import notify
+from lib.trail import notify
 from tests.support.plans import make_plan
 from tests.support.wsgi_client import Client
 

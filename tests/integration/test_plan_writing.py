@@ -11,9 +11,9 @@ import weakref
 import psycopg
 import pytest
 
-from lib import planning
-from lib.devserver import build_app
-from lib.endpoint import Endpoint
+from lib.planner import create as planning
+from lib.web.devserver import build_app
+from lib.web.endpoint import Endpoint
 from tests.support.backlog import seed_backlog
 from tests.support.wsgi_client import Client, wsgi_environ
 
@@ -58,7 +58,7 @@ def test_a_step_copy_that_fails_fails_the_plan_and_writes_nothing(fresh_database
 
 
 def test_the_worker_error_is_raised_once_the_block_has_run(database_url: str) -> None:
-    from lib import db
+    from lib.data import db
     from lib.planner import BacklogItem, PlanOptions, Tool, build_plan
 
     ids = [str(uuid.uuid4()), str(uuid.uuid4())]

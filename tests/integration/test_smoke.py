@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lib import smoke
+from lib.ops import smoke
 
 
 def test_the_smoke_story_passes_against_the_local_server(live_server, conn) -> None:

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from lib import migrate, settings
-from lib.db import connect as db_connect
+from lib import settings
+from lib.data import migrate
+from lib.data.db import connect as db_connect
 from tests.conftest import _server_admin_url, _with_database
 
 SUPABASE_PLATFORM = Path(__file__).resolve().parents[1] / "fixtures" / "supabase_platform.sql"

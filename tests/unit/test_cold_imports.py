@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import cold_imports
-from lib import routes
+from lib.web import routes
 
 API_ROUTES = routes.discover()
 PLAN = "/api/auto-planner/plan"

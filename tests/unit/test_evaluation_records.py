@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from lib import events
-from lib.evaluations import plan_status, status_reason
 from lib.gates.evaluate import PlanEvaluation
+from lib.gates.evaluations import plan_status, status_reason
 from lib.gates.models import GateResult, result, worst
 from lib.planner.models import Finding
+from lib.trail import events
 
 
 def evaluation(*gates: GateResult) -> PlanEvaluation:

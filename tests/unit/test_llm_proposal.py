@@ -20,7 +20,7 @@ from lib.llm.refs import ModelRef, parse_model_refs
 from lib.llm.retry import ProviderFailure
 from lib.llm.score import INVALID_MAX
 from lib.planner import BacklogItem, PlanOptions, Tool, build_plan
-from lib.problems import Problem
+from lib.web.problems import Problem
 
 TOOLS = {
     "read": Tool(id="read", default_duration_ms=60_000),

@@ -14,8 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from lib import audit, db, events, settings
-from lib.problems import Problem, field_error
+from lib import settings
+from lib.data import db
+from lib.trail import audit, events
+from lib.web.problems import Problem, field_error
 
 FLAGS = ("FEATURE_AUTO_PLANNER", "FEATURE_PLANNER_EXECUTE")
 

@@ -49,7 +49,7 @@ def change(
     if changed is None:
         return False
     if event:
-        from lib import events
+        from lib.trail import events
 
         events.emit(conn, event, plan_id, {"status": status, "reason": reason, **(data or {})})
     return True

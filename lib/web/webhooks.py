@@ -12,11 +12,11 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from lib import settings
-from lib.auth import Principal
-from lib.problems import Problem
+from lib.web.auth import Principal
+from lib.web.problems import Problem
 
 if TYPE_CHECKING:
-    from lib.endpoint import Request
+    from lib.web.endpoint import Request
 
 WEBHOOK_ROLE = "approver"
 

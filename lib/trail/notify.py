@@ -20,7 +20,9 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from lib import db, events, settings
+from lib import settings
+from lib.data import db
+from lib.trail import events
 
 log = logging.getLogger("nofx.notify")
 MAX_ATTEMPTS = 8

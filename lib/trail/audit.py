@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from lib.sqltext import array_literal
+from lib.data.sqltext import array_literal
 
 GENESIS = "0" * 64
 
@@ -65,7 +65,7 @@ def record(
     With `snapshot`, the plan's state as this transaction sees it is stored
     first and the entry carries its key and digest."""
     if snapshot and plan_id is not None:
-        from lib import snapshots
+        from lib.trail import snapshots
 
         snapshot_key, snapshot_digest = snapshots.take(conn, plan_id)
     actor_name = name_of(actor)

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lib import db, migrate
-from lib.endpoint import Reply
+from lib.data import db, migrate
+from lib.web.endpoint import Reply
 
 
 class AppliedMigration(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 
 from lib import settings
-from lib.problems import Problem
+from lib.web.problems import Problem
 
 ROLES = ("viewer", "planner", "approver", "admin")
 RANK = {name: i for i, name in enumerate(ROLES)}

@@ -14,9 +14,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lib import audit
-from lib.problems import invalid_input
-from lib.sqltext import array_literal, uuid_array_literal
+from lib.data.sqltext import array_literal, uuid_array_literal
+from lib.trail import audit
+from lib.web.problems import invalid_input
 
 
 class NewItem(BaseModel):

@@ -22,10 +22,12 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from lib import approvals, audit, events, plan_status
+from lib.approvals import deciding as approvals
 from lib.gates.models import GateName
-from lib.plan_status import TERMINAL
-from lib.problems import Problem, field_error
+from lib.plans import status as plan_status
+from lib.plans.status import TERMINAL
+from lib.trail import audit, events
+from lib.web.problems import Problem, field_error
 
 Action = Literal["allow", "skip", "retry", "cancel", "rollback"]
 

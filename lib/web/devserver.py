@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from lib import routes, settings
-from lib.problems import CONTENT_TYPE, TITLES, Problem
+from lib import settings
+from lib.web import routes
+from lib.web.problems import CONTENT_TYPE, TITLES, Problem
 
 PUBLIC_DIR = settings.ROOT / "public"
 log = logging.getLogger("nofx.devserver")
@@ -102,7 +103,7 @@ class DevServer:
 
 def build_app() -> DevServer:
     server = DevServer()
-    from lib import storage
+    from lib.data import storage
 
     server.mount(storage.LOCAL_PREFIX, storage.local_app)
     return server

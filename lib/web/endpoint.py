@@ -32,8 +32,8 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ValidationError
 
 from lib import settings
-from lib.problems import CONTENT_TYPE as PROBLEM_JSON
-from lib.problems import TITLES, Problem, field_error, invalid_input
+from lib.web.problems import CONTENT_TYPE as PROBLEM_JSON
+from lib.web.problems import TITLES, Problem, field_error, invalid_input
 
 log = logging.getLogger("nofx.endpoint")
 
@@ -183,7 +183,7 @@ class Context:
     def conn(self) -> Any:
         """The request's transaction, opened on first use, committed with the response."""
         if self._conn is None:
-            from lib import db
+            from lib.data import db
 
             self._conn = self._stack.enter_context(db.transaction())
         return self._conn
@@ -471,7 +471,7 @@ class Endpoint:
         request = ctx.request
         ctx.principal = self._authenticate(op, request)
         if op.flag:
-            from lib import flags
+            from lib.ops import flags
 
             flags.require(op.flag)
         ctx.query = _parse_query(op, request, ctx.params)
@@ -481,7 +481,7 @@ class Endpoint:
         if key is None and ctx.principal is not None and ctx.principal.source == "webhook":
             key = ctx.principal.claims.get("webhook_id")
         if key is not None and op.method == "POST" and op.idempotency != "none":
-            from lib import idempotency
+            from lib.web import idempotency
 
             return idempotency.run(op, ctx, key, lambda: self._invoke(op, ctx))
         return self._invoke(op, ctx)
@@ -496,10 +496,10 @@ class Endpoint:
         if op.public and op.role is None:
             return None
         if op.webhook_secret_env and request.header("webhook-signature"):
-            from lib import webhooks
+            from lib.web import webhooks
 
             return webhooks.verify_request(request, op.webhook_secret_env, op.max_body or settings.max_body_bytes())
-        from lib import auth
+        from lib.web import auth
 
         principal = auth.authenticate(request.header("authorization"))
         if op.role:

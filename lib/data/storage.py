@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, quote
 
 from lib import settings
-from lib.problems import CONTENT_TYPE, TITLES, Problem
+from lib.web.problems import CONTENT_TYPE, TITLES, Problem
 
 LOCAL_PREFIX = "/_storage/"
 DEFAULT_TTL = 15 * 60

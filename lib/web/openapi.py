@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from lib import routes
-from lib.endpoint import Endpoint, Operation
+from lib.web import routes
+from lib.web.endpoint import Endpoint, Operation
 
 VERSION = "0.4.0"
 REF = "#/components/schemas/{model}"

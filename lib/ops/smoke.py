@@ -20,7 +20,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from lib import settings, webhooks
+from lib import settings
+from lib.web import webhooks
 
 SURFACES = ("planner",)
 
@@ -39,7 +40,7 @@ class Smoke:
         self.timeout = timeout
         token = settings.env("NOFX_SMOKE_PLANNER_TOKEN")
         if token is None:
-            from lib import auth
+            from lib.web import auth
 
             token = auth.mint_token("planner", email="smoke@nofx.local", subject=str(uuid.uuid4()))
         self.auth = {"Authorization": f"Bearer {token}"}

@@ -31,7 +31,7 @@ def resolve_url() -> str:
         return url
     if settings.on_vercel():
         raise RuntimeError("DATABASE_URL is not set")
-    from lib import embedded_db
+    from lib.data import embedded_db
 
     return embedded_db.ensure_running()
 

@@ -19,13 +19,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
-from lib import audit, plan_status
+from lib.data.sqltext import NULL, array_literal, copy_json, copy_text, uuid_array_literal, write_lines
 from lib.gates.models import GateResult
 from lib.llm.summary import ComparisonSummary
 from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats
-from lib.problems import Problem, invalid_input, not_found
+from lib.plans import status as plan_status
 from lib.runtime import pause_gc
-from lib.sqltext import NULL, array_literal, copy_json, copy_text, uuid_array_literal, write_lines
+from lib.trail import audit
+from lib.web.problems import Problem, invalid_input, not_found
 
 OPEN_PLAN_STATUSES = plan_status.OPEN
 MAX_STEPS_IN_RESPONSE = 2000
@@ -459,7 +460,7 @@ def create(
 
 
 def gate_context(conn: Any, tools: dict[str, Tool], stats: dict[str, ToolStats], options: PlanOptions) -> Any:
-    from lib import evaluations
+    from lib.gates import evaluations
     from lib.gates.evaluate import GateContext
 
     return GateContext(
@@ -544,7 +545,7 @@ def _create(
     idempotency_key: str | None,
     keep: list[Any],
 ) -> tuple[int, PlanCreated]:
-    from lib import db
+    from lib.data import db
     from lib.llm.refs import require_model_refs
     from lib.planner.build import build_plan
 
@@ -602,7 +603,7 @@ def _prepare(row: dict[str, Any], judged: _Judged, principal: Any) -> tuple[list
     """What is left to write and answer, worked out without the connection:
     the evaluation rows, and the answer with the plan row as record() leaves
     it (verdict, score and status; the same now() stamps updated_at)."""
-    from lib import evaluations
+    from lib.gates import evaluations
 
     evaluation = judged.evaluation
     lines = evaluations.evaluation_lines(evaluation, principal.name, judged.model_evaluations)
@@ -629,7 +630,7 @@ def _record(
     principal: Any,
 ) -> None:
     """The verdict and its evaluation rows, the comparison, the event and the audit entry."""
-    from lib import evaluations
+    from lib.gates import evaluations
 
     draft, evaluation = judged.draft, judged.evaluation
     generation = evaluations.record(
@@ -703,7 +704,7 @@ def _insert_plan(
 
 def _answer(plan: PlanView, judged: _Judged, *, dry_run: bool) -> PlanCreated:
     """The answer to a new plan (or a dry run): its first steps straight from the draft."""
-    from lib import evaluations
+    from lib.gates import evaluations
 
     draft = judged.draft
     return PlanCreated(

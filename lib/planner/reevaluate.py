@@ -11,12 +11,15 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from lib import audit, evaluations, plan_status, planning
+from lib.gates import evaluations
 from lib.gates.evaluate import evaluate_gates
 from lib.llm import store
 from lib.llm.adopt import adopt
+from lib.planner import create as planning
 from lib.planner.models import PlanOptions
+from lib.plans import status as plan_status
 from lib.runtime import gc_paused
+from lib.trail import audit
 
 REEVALUATE_STATUSES = ("ready", "blocked")
 

@@ -15,9 +15,12 @@ import time
 
 from pydantic import BaseModel
 
-from lib import approvals, db, notify, settings
+from lib import settings
+from lib.approvals import deciding as approvals
+from lib.data import db
 from lib.executor import runner
-from lib.problems import Problem
+from lib.trail import notify
+from lib.web.problems import Problem
 
 KEEP_IDEMPOTENCY_KEYS = "24 hours"
 

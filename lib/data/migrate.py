@@ -16,7 +16,8 @@ from typing import Any
 
 import psycopg
 
-from lib import db, settings
+from lib import settings
+from lib.data import db
 
 MIGRATIONS_DIR = settings.ROOT / "supabase" / "migrations"
 PRELUDE = settings.ROOT / "supabase" / "prelude.sql"

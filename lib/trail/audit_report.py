@@ -13,8 +13,9 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from lib import audit, storage
-from lib.problems import not_found
+from lib.data import storage
+from lib.trail import audit
+from lib.web.problems import not_found
 
 
 class SnapshotLink(BaseModel):

@@ -28,9 +28,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from lib import audit, events, plan_status, storage
+from lib.data import storage
 from lib.planner.models import ApprovalPolicy, Tool
-from lib.problems import Problem, field_error, not_found
+from lib.plans import status as plan_status
+from lib.trail import audit, events
+from lib.web.problems import Problem, field_error, not_found
 
 PLAN_APPROVAL_POLICY = ApprovalPolicy(required_approvals=1, timeout_seconds=24 * 3600, approver_role="approver")
 INPUT_PREVIEW_CHARS = 200
@@ -751,7 +753,7 @@ def _source(principal: Any, client: str | None) -> str:
 
 
 def _authorize(principal: Any, row: dict[str, Any], actor: str, actor_sub: str | None, body: DecisionRequest) -> None:
-    from lib.auth import RANK
+    from lib.web.auth import RANK
 
     if principal.role is None or RANK[principal.role] < RANK[row["approver_role"]]:
         raise Problem(403, f"this approval needs the {row['approver_role']} role", type="forbidden")
@@ -801,7 +803,7 @@ def _grant(conn: Any, row: dict[str, Any], plan: dict[str, Any], actor: str) -> 
 
 
 def _problem(status: int, detail: str, kind: str, view: ApprovalView) -> dict[str, Any]:
-    from lib.problems import PROBLEM_BASE
+    from lib.web.problems import PROBLEM_BASE
 
     return {
         "type": PROBLEM_BASE + kind,

@@ -9,7 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lib import db, settings
+from lib import settings
+from lib.data import db
 from lib.executor import runner
 
 
@@ -55,7 +56,7 @@ def state(plan_id: Any, ran: int = 0) -> ExecutionState:
             (plan_id,),
         ).fetchall()
     if plan is None:
-        from lib.problems import not_found
+        from lib.web.problems import not_found
 
         raise not_found("plan", plan_id)
     return ExecutionState(

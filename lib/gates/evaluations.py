@@ -16,14 +16,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from lib import events, notify
+from lib.data.sqltext import NULL, copy_json, copy_text, write_lines
 from lib.gates.compliance import load_policy_set
 from lib.gates.evaluate import PlanEvaluation
 from lib.gates.models import GATES, RANK, GateResult, Verdict, worst
 from lib.gates.models import score as gate_score
 from lib.planner.models import Finding
-from lib.problems import Problem, not_found
-from lib.sqltext import NULL, copy_json, copy_text, write_lines
+from lib.trail import events, notify
+from lib.web.problems import Problem, not_found
 
 PLAN_FINDINGS_KEPT = 100  # per gate on the plan row; every step's own are on its rows
 
@@ -299,7 +299,7 @@ def report(conn: Any, plan_id: UUID) -> GateReport:
         "WHERE plan_id = %s AND scope = 'plan' AND gate = 'overall' ORDER BY generation",
         (plan_id,),
     ).fetchall()
-    from lib import overrides
+    from lib.plans import overrides
 
     applied = overrides.for_plan(conn, plan_id)
     for item in applied:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from lib import storage
+from lib.data import storage
 
 # what each compact step row holds, in order: nofx.plan_snapshot (migration
 # 0008) builds the document and names them in it; a test holds the two equal

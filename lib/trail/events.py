@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from lib.problems import field_error
+from lib.web.problems import field_error
 
 TYPES = (
     "plan.ready",

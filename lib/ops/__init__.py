@@ -1,0 +1,3 @@
+"""Running the service: the cron tick, health, metrics, feature flags and the
+smoke test.
+"""
