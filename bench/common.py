@@ -64,7 +64,11 @@ def dev_server(database_url: str, threads: int = 16) -> Iterator[tuple[str, int]
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "NOFX_DB_POOL_MAX": str(max(8, threads))}
     proc = subprocess.Popen(
-        [sys.executable, "-c", f"from lib.web import devserver; devserver.serve('127.0.0.1', {port}, threads={threads})"],
+        [
+            sys.executable,
+            "-c",
+            f"from lib.web import devserver; devserver.serve('127.0.0.1', {port}, threads={threads})",
+        ],
         cwd=settings.ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

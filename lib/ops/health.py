@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from lib.data import db, migrate
-from lib.web.endpoint import Reply
+from lib.web.http import Reply
 
 
 class AppliedMigration(BaseModel):

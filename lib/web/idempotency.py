@@ -31,7 +31,7 @@ from lib.data import db
 from lib.web.problems import Problem, field_error
 
 if TYPE_CHECKING:
-    from lib.web.endpoint import Context, Operation, Reply
+    from lib.web.http import Context, Operation, Reply
 
 CLAIM = """
 INSERT INTO public.idempotency_keys (scope, key, fingerprint, status)
@@ -85,7 +85,7 @@ def _check_key(key: str) -> None:
 
 
 def _replay_or_conflict(row: dict[str, Any] | None, fp: str) -> Reply:
-    from lib.web.endpoint import Reply
+    from lib.web.http import Reply
 
     if row is None:  # the other request rolled back between our two statements
         raise Problem(

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from lib.web import routes
-from lib.web.endpoint import Endpoint, Operation
+from lib.web.endpoint import Endpoint
+from lib.web.http import Operation
 
 VERSION = "0.4.0"
 REF = "#/components/schemas/{model}"

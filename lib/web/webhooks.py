@@ -16,7 +16,7 @@ from lib.web.auth import Principal
 from lib.web.problems import Problem
 
 if TYPE_CHECKING:
-    from lib.web.endpoint import Request
+    from lib.web.http import Request
 
 WEBHOOK_ROLE = "approver"
 

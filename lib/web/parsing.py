@@ -1,0 +1,108 @@
+"""Query parameters and JSON bodies into an operation's pydantic models: 400,
+413, 415 and 422 problem documents that name the field, never a 500."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from lib import settings
+from lib.web.http import Operation, Request
+from lib.web.problems import Problem, field_error, invalid_input
+
+
+def _validation_problem(exc: ValidationError, where: str) -> Problem:
+    errors: list[dict[str, Any]] = []
+    for err in exc.errors(include_url=False):
+        loc = [where, *err["loc"]]
+        # pydantic prefixes a validator's own words with "Value error, "
+        errors.append({"loc": loc, "msg": str(err["msg"]).removeprefix("Value error, ")})
+    return invalid_input(errors)
+
+
+def parse_query(op: Operation, request: Request, params: dict[str, str]) -> Any:
+    """Query parameters into the operation's model. An undeclared parameter is
+    a 422 (a typo must not be silently ignored); the [param] segments Vercel
+    passes as query parameters are declared by the route."""
+    fields = op.query.model_fields if op.query is not None else {}
+    declared = {info.alias or name for name, info in fields.items()} | set(params)
+    for key, values in request.query.items():
+        if key not in declared:
+            raise field_error(422, ["query", key], f"unknown parameter; known: {', '.join(sorted(declared))}")
+        if any("\x00" in v for v in values):
+            raise field_error(422, ["query", key], "text may not contain NUL characters")
+    if op.query is None:
+        return None
+    data: dict[str, Any] = {}
+    for name, info in op.query.model_fields.items():
+        key = info.alias or name
+        given = request.query.get(key)
+        if not given:
+            continue
+        origin = getattr(info.annotation, "__origin__", None)
+        data[key] = given if origin is list else given[-1]
+    try:
+        return op.query.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_problem(exc, "query") from None
+
+
+def _nul_location(value: Any, loc: list[Any]) -> list[Any] | None:
+    """Where a NUL character hides in parsed JSON: PostgreSQL text cannot hold one."""
+    if isinstance(value, str):
+        return loc if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return [*loc, key]
+            found = _nul_location(item, [*loc, key])
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_location(item, [*loc, index])
+            if found is not None:
+                return found
+    return None
+
+
+def parse_body(op: Operation, request: Request) -> tuple[Any, Any]:
+    cap = op.max_body or settings.max_body_bytes()
+    raw = request.read_body(cap)
+    if op.body is None:
+        return None, None
+    if raw.strip():
+        ctype = (request.header("content-type") or "").split(";")[0].strip().lower()
+        if ctype and ctype != "application/json" and not ctype.endswith("+json"):
+            raise Problem(
+                415, f"send JSON (Content-Type: application/json), not {ctype}", type="unsupported-media-type"
+            )
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise Problem(
+                400,
+                f"body is not valid JSON: {exc}",
+                type="malformed-json",
+                errors=[{"loc": ["body"], "msg": str(exc)}],
+            ) from None
+    else:
+        data = {}
+    if b"\\u0000" in raw:
+        where = _nul_location(data, ["body"])
+        if where is not None:
+            msg = "text may not contain NUL (\\u0000) characters"
+            raise field_error(422, where, msg)
+    if not isinstance(data, dict):
+        raise Problem(
+            422,
+            "body: expected a JSON object",
+            type="invalid-input",
+            errors=[{"loc": ["body"], "msg": "expected a JSON object"}],
+        )
+    try:
+        return op.body.model_validate(data), data
+    except ValidationError as exc:
+        raise _validation_problem(exc, "body") from None
