@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.common import dev_server, fan_out, median_ms, percentile, request, scratch_database, token
-from lib.approvals import deciding as approvals
+from lib.approvals import asking
 from lib.data import db
 from lib.planner import create as planning
 from lib.planner.models import ApprovalPolicy
@@ -62,7 +62,7 @@ def prepare(url: str, count: int) -> list[str]:
             )
             plan = conn.execute("SELECT * FROM plans WHERE id = %s", (plan_id,)).fetchone()
             for step in conn.execute("SELECT * FROM plan_steps WHERE plan_id = %s", (plan_id,)).fetchall():
-                row = approvals.request(conn, plan, step, None, ApprovalPolicy())
+                row = asking.request(conn, plan, step, None, ApprovalPolicy())
                 ids.append(str(row["id"]))
             conn.commit()
     return ids[:count]

@@ -6,7 +6,7 @@ GET /api/approvals/:id: one approval with its history (viewer).
 410. An approval resumes the paused plan in the same request.
 """
 
-from lib.approvals import deciding as approvals
+from lib.approvals import deciding, policy, views
 from lib.executor import execution
 from lib.web.endpoint import Endpoint, Reply
 from lib.web.problems import CONTENT_TYPE
@@ -14,23 +14,23 @@ from lib.web.problems import CONTENT_TYPE
 app = Endpoint("/api/approvals/{id}", tags=["approvals"])
 
 
-@app.get(role="viewer", response=approvals.ApprovalView, problems=(404,))
+@app.get(role="viewer", response=views.ApprovalView, problems=(404,))
 def read(ctx):
     """One approval, its digest, findings, artifacts and history."""
-    found = approvals.queue_one(ctx.conn, ctx.uuid_param("id"))
+    found = views.queue_one(ctx.conn, ctx.uuid_param("id"))
     return found
 
 
 @app.post(
     role="approver",
-    body=approvals.DecisionRequest,
-    response=approvals.ApprovalView,
+    body=policy.DecisionRequest,
+    response=views.ApprovalView,
     webhook_secret_env="ZIG_TODO_WEBHOOK_SECRET",  # noqa: S106 - the variable's name, not its value
     problems=(404, 409, 410, 422),
 )
 def decide(ctx):
     """Decide under the approval's row lock: exactly one decision wins."""
-    status, body, commit = approvals.decide(
+    status, body, commit = deciding.decide(
         ctx.conn, ctx.uuid_param("id"), ctx.principal, ctx.body, ctx.request.header("x-nofx-client")
     )
     if status != 200:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from lib.approvals import deciding as approvals
+from lib.approvals import views
 from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/approvals", tags=["approvals"])
@@ -21,8 +21,8 @@ class QueueQuery(BaseModel):
     limit: int = Field(default=100, ge=1, le=500)
 
 
-@app.get(role="viewer", query=QueueQuery, response=approvals.ApprovalQueue)
+@app.get(role="viewer", query=QueueQuery, response=views.ApprovalQueue)
 def read(ctx):
     """Approvals by status, oldest first."""
     q = ctx.query
-    return approvals.queue(ctx.conn, None if q.status == "all" else q.status, q.plan_id, q.limit)
+    return views.queue(ctx.conn, None if q.status == "all" else q.status, q.plan_id, q.limit)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib import settings
-from lib.approvals import deciding as approvals
+from lib.approvals import asking, outcomes, policy
 from lib.data import db
 from lib.executor import tools as toolbox
 from lib.planner.models import Tool
@@ -111,7 +111,7 @@ def claim(plan_id: Any, in_flight: int, tools: dict[str, Tool] | None = None) ->
         # stale request been cancelled and need asking anew; but not while
         # the plan itself waits for its approval (verdict warn)
         if plan["status"] not in ("executing", "paused") or (
-            plan["status"] == "paused" and approvals.plan_approval_pending(conn, plan_id)
+            plan["status"] == "paused" and asking.plan_approval_pending(conn, plan_id)
         ):
             return Claim(plan, [], tools, stop=True)
         max_parallel = int((plan["options"] or {}).get("max_parallel", 8))
@@ -136,7 +136,7 @@ def claim(plan_id: Any, in_flight: int, tools: dict[str, Tool] | None = None) ->
                     break
                 tool = tools.get(step["tool_id"])
                 if tool is not None and tool.approval_policy is not None and step["status"] != "running":
-                    state, approval = approvals.check(conn, plan, step, tool, tool.approval_policy, wait=False)
+                    state, approval = asking.check(conn, plan, step, tool, tool.approval_policy, wait=False)
                     if state == "pending":
                         if step["status"] != "awaiting_approval":
                             conn.execute(
@@ -248,7 +248,7 @@ def run_step(plan: dict[str, Any], step: dict[str, Any], tool: Tool | None) -> S
     if tool.approval_policy is not None:
         # checked again right before the tool runs: the decision must still
         # match what the step is now (its digest), not what it was at claim
-        function = approvals.require_approval(tool.id, tool.approval_policy)(function)
+        function = asking.require_approval(tool.id, tool.approval_policy)(function)
     call = toolbox.ToolCall(
         plan=plan,
         step=step,
@@ -260,9 +260,9 @@ def run_step(plan: dict[str, Any], step: dict[str, Any], tool: Tool | None) -> S
     )
     try:
         run.result = function(call)
-    except approvals.ApprovalPending as pending:
+    except asking.ApprovalPending as pending:
         run.waiting = pending.approval_id
-    except approvals.ApprovalDenied as denied:
+    except asking.ApprovalDenied as denied:
         run.denied = denied.reason
     except toolbox.ToolFailed as failed:
         run.error = str(failed)
@@ -425,7 +425,7 @@ def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
         if plan["status"] in RUNNABLE_PLAN or plan["status"] == "paused":
             # no step may start while steps are undone (the executor and the
             # tick run only executing, approved and paused plans)
-            approvals.stop_for_rollback(conn, plan["id"], reason, audit.name_of(actor))
+            outcomes.stop_for_rollback(conn, plan["id"], reason, audit.name_of(actor))
         tools = _tools(conn)
         todo = _succeeded_steps(conn, plan_id)
     undone = 0
@@ -690,7 +690,7 @@ def start(conn: Any, plan_id: Any, principal: Any) -> dict[str, Any]:
         plan["executed_by"], plan["executed_by_sub"] = principal.name, principal.subject
     if plan["status"] in ("ready", "blocked"):
         if plan["verdict"] == "warn" and plan["status"] == "ready":
-            state, approval = approvals.check(conn, plan, None, None, approvals.PLAN_APPROVAL_POLICY)
+            state, approval = asking.check(conn, plan, None, None, policy.PLAN_APPROVAL_POLICY)
             if state == "pending":
                 plan_status.change(
                     conn,

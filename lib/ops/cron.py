@@ -16,7 +16,7 @@ import time
 from pydantic import BaseModel
 
 from lib import settings
-from lib.approvals import deciding as approvals
+from lib.approvals import expiry
 from lib.data import db
 from lib.executor import runner
 from lib.trail import notify
@@ -46,7 +46,7 @@ def tick() -> TickReport:
     started = time.monotonic()
     budget = float(settings.env("NOFX_TICK_BUDGET_SECONDS", "20") or 20)
     with db.transaction() as conn:
-        expired = approvals.expire_overdue(conn)
+        expired = expiry.expire_overdue(conn)
         forgotten = conn.execute(
             f"DELETE FROM public.idempotency_keys WHERE created_at < now() - interval '{KEEP_IDEMPOTENCY_KEYS}'"  # noqa: S608
         ).rowcount

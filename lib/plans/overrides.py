@@ -22,7 +22,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from lib.approvals import deciding as approvals
+from lib.approvals import outcomes
 from lib.gates.models import GateName
 from lib.plans import status as plan_status
 from lib.plans.status import TERMINAL
@@ -271,7 +271,7 @@ def _effect(
         return False
     if request.action == "skip":
         assert step is not None
-        approvals.cancel_all(conn, plan["id"], f"step skipped by {principal.name}", principal.name, step_id=step["id"])
+        outcomes.cancel_all(conn, plan["id"], f"step skipped by {principal.name}", principal.name, step_id=step["id"])
         conn.execute(
             "UPDATE public.plan_steps SET status = 'skipped', lease_until = NULL, leased_by = NULL, "
             "updated_at = now() WHERE id = %s",
@@ -291,7 +291,7 @@ def _effect(
         _resume_status(conn, plan)
         return False
     if request.action == "cancel":
-        approvals.cancel_all(conn, plan["id"], f"plan cancelled by {principal.name}", principal.name)
+        outcomes.cancel_all(conn, plan["id"], f"plan cancelled by {principal.name}", principal.name)
         # nothing will run now: a step is no longer waiting for (or cleared by) an approval
         conn.execute(
             "UPDATE public.plan_steps SET status = 'pending', updated_at = now() "
@@ -309,7 +309,7 @@ def _effect(
         return False
     # rollback: stop the plan here (blocked: neither the executor nor the tick
     # runs it, an admin may order the rollback again), undo after the commit
-    approvals.stop_for_rollback(conn, plan["id"], request.reason, principal.name)
+    outcomes.stop_for_rollback(conn, plan["id"], request.reason, principal.name)
     return True
 
 

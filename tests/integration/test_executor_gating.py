@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from lib import settings
+from lib.approvals import asking
 from lib.data import db
 from lib.executor import runner
+from lib.planner.models import ApprovalPolicy
 from lib.plans.overrides import OverrideRequest, apply
 from lib.web import auth
 from tests.support.plans import ONE, builtin_tool, make_plan, steps_by_key, webhook_tool
@@ -83,9 +85,7 @@ def test_a_rollback_the_executor_orders_cancels_the_pending_approvals(client: Cl
     with db.transaction() as tx:
         plan = runner._plan(tx, plan_id)
         step = tx.execute(f"SELECT {runner.STEP_COLUMNS} FROM plan_steps s WHERE id = %s", (ids["G"],)).fetchone()
-        from lib.approvals import deciding as approvals
-
-        approvals.check(tx, plan, step, None, approvals.ApprovalPolicy(**ONE))
+        asking.check(tx, plan, step, None, ApprovalPolicy(**ONE))
 
     assert runner.roll_back(plan_id, "executor", "a step failed", time.monotonic() + 30) == "rolled_back"
     approval = conn.execute("SELECT id, status FROM approvals WHERE step_id = %s", (ids["G"],)).fetchone()
@@ -108,9 +108,7 @@ def test_an_approval_found_expired_in_a_claim_leaves_no_step_leased(client: Clie
     with db.transaction() as tx:
         plan = runner._plan(tx, plan_id)
         step = tx.execute(f"SELECT {runner.STEP_COLUMNS} FROM plan_steps s WHERE id = %s", (ids["G"],)).fetchone()
-        from lib.approvals import deciding as approvals
-
-        approvals.check(tx, plan, step, None, approvals.ApprovalPolicy(**ONE))
+        asking.check(tx, plan, step, None, ApprovalPolicy(**ONE))
     conn.execute("UPDATE approvals SET expires_at = now() - interval '1 second' WHERE step_id = %s", (ids["G"],))
 
     claimed = runner.claim(plan_id, 0)

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from lib import settings
-from lib.approvals import deciding as approvals
+from lib.approvals import asking
 from lib.data import storage
 from lib.executor.tools import ToolCall, ToolResult
 from lib.planner.models import Tool
@@ -266,7 +266,7 @@ def test_require_approval_as_a_decorator(client: Client, tokens, conn, database_
     conn.execute("UPDATE plans SET executed_by = 'planner@nofx.local' WHERE id = %s", (plan_id,))
     runs: list[str] = []
 
-    @approvals.require_approval("gate.deco")
+    @asking.require_approval("gate.deco")
     def deploy(call: ToolCall) -> ToolResult:
         runs.append(call.token)
         return ToolResult(output={"deployed": True})
@@ -284,7 +284,7 @@ def test_require_approval_as_a_decorator(client: Client, tokens, conn, database_
             deadline=time.monotonic() + 5,
             conn=c,
         )
-        with pytest.raises(approvals.ApprovalPending) as waiting:
+        with pytest.raises(asking.ApprovalPending) as waiting:
             deploy(call)
         c.commit()
         assert runs == []

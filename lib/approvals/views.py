@@ -1,0 +1,149 @@
+"""The approval queue as the API and the console show it: each request with
+its plan, step, findings, time left, signed artifact links and history,
+read in one statement however long the queue is.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from lib.approvals.store import APPROVAL_COLUMNS
+from lib.data import storage
+from lib.web.problems import not_found
+
+
+class Artifact(BaseModel):
+    name: str
+    url: str
+    expires_at: datetime
+    sha256: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    event: str
+    actor: str
+    source: str
+    reason: str | None
+    occurred_at: datetime
+
+
+class ApprovalView(BaseModel):
+    id: UUID
+    kind: str
+    status: str
+    plan: dict[str, Any]
+    step: dict[str, Any] | None
+    tool_id: str | None
+    digest: str
+    required_approvals: int
+    approvals: int = Field(description="distinct people who approved so far")
+    approver_role: str
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+    seconds_left: int
+    decided_at: datetime | None
+    decision_reason: str | None
+    inputs_summary: dict[str, Any]
+    findings: list[dict[str, Any]]
+    artifacts: list[Artifact]
+    history: list[HistoryEntry]
+
+
+class ApprovalQueue(BaseModel):
+    approvals: list[ApprovalView]
+
+
+# What a view needs besides the approval row, in one round trip.
+# What a view shows beside the approval row: read in the same statement as
+# the rows (the queue is one query however long it is).
+CONTEXT_COLUMNS = """
+  (SELECT row_to_json(p) FROM (SELECT id, title, status, version FROM public.plans
+                                WHERE id = a.plan_id) p) AS plan,
+  (SELECT row_to_json(s) FROM (SELECT id, item_key, title, status, stage FROM public.plan_steps
+                                WHERE id = a.step_id) s) AS step,
+  (SELECT coalesce(json_agg(h ORDER BY h.id), '[]'::json) FROM (
+       SELECT id, event, actor, source, reason, occurred_at FROM public.approval_events
+        WHERE approval_id = a.id) h) AS history
+"""
+
+
+def _view(
+    row: dict[str, Any],
+    now: datetime,
+    url_ttl: int = storage.DEFAULT_TTL,
+    urls: dict[str, str] | None = None,
+) -> ApprovalView:
+    """The approval as the API shows it, from a row read with CONTEXT_COLUMNS.
+    `urls`: its artifacts' links when the caller signed a page of them at once."""
+    plan, step = row["plan"], row["step"]
+    history = [{**h, "occurred_at": datetime.fromisoformat(h["occurred_at"])} for h in row["history"]]
+    if urls is None:
+        urls = storage.backend().signed_urls([a["key"] for a in row["artifacts"] or []], url_ttl)
+    expires = now + timedelta(seconds=url_ttl)
+    artifacts = [
+        Artifact(name=a["name"], url=urls[a["key"]], expires_at=expires, sha256=a.get("sha256"))
+        for a in row["artifacts"] or []
+    ]
+    return ApprovalView(
+        id=row["id"],
+        kind=row["kind"],
+        status=row["status"],
+        plan=plan,
+        step=step,
+        tool_id=row["tool_id"],
+        digest=row["digest"],
+        required_approvals=row["required_approvals"],
+        approvals=sum(1 for h in history if h["event"] == "approve"),
+        approver_role=row["approver_role"],
+        requested_by=row["requested_by"],
+        requested_at=row["requested_at"],
+        expires_at=row["expires_at"],
+        seconds_left=max(0, int((row["expires_at"] - now).total_seconds())),
+        decided_at=row["decided_at"],
+        decision_reason=row["decision_reason"],
+        inputs_summary=row["inputs_summary"],
+        findings=row["findings"],
+        artifacts=artifacts,
+        history=[HistoryEntry(**h) for h in history],
+    )
+
+
+def queue(conn: Any, status: str | None, plan_id: UUID | None, limit: int) -> ApprovalQueue:
+    now = datetime.now(UTC)
+    rows = conn.execute(
+        f"SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS} FROM public.approvals a "  # noqa: S608
+        "WHERE (%(status)s::text IS NULL OR status = %(status)s) AND (%(plan)s::uuid IS NULL OR plan_id = %(plan)s) "
+        "ORDER BY requested_at, id LIMIT %(limit)s",
+        {"status": status, "plan": plan_id, "limit": limit},
+    ).fetchall()
+    # every artifact link of the page signed at once (one request on Supabase)
+    urls = storage.backend().signed_urls([a["key"] for r in rows for a in r["artifacts"] or []])
+    return ApprovalQueue(approvals=[_view(r, now, urls=urls) for r in rows])
+
+
+def queue_one(conn: Any, approval_id: UUID) -> ApprovalView:
+    view = _read_view(conn, approval_id, datetime.now(UTC))
+    if view is None:
+        raise not_found("approval", approval_id)
+    return view
+
+
+def _read_view(conn: Any, approval_id: Any, now: datetime) -> ApprovalView | None:
+    """One approval as this transaction sees it, with its context, in one read."""
+    row = conn.execute(
+        f"SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS} FROM public.approvals a WHERE a.id = %s",  # noqa: S608
+        (approval_id,),
+    ).fetchone()
+    return None if row is None else _view(row, now)
+
+
+def current_view(conn: Any, row: dict[str, Any], now: datetime) -> ApprovalView:
+    """The approval of `row`, which this transaction holds locked, as it now stands."""
+    view = _read_view(conn, row["id"], now)
+    assert view is not None
+    return view
