@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lib import settings
 from lib.data import db
-from lib.executor import runner
+from lib.executor import runner, starting
 
 
 class ExecuteRequest(BaseModel):
@@ -71,7 +71,7 @@ def state(plan_id: Any, ran: int = 0) -> ExecutionState:
 
 def execute(plan_id: UUID, principal: Any) -> ExecutionState:
     with db.transaction() as conn:
-        runner.start(conn, plan_id, principal)
+        starting.start(conn, plan_id, principal)
     outcome = runner.advance(plan_id, budget_seconds())
     return state(plan_id, outcome.ran)
 

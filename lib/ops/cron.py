@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from lib import settings
 from lib.approvals import expiry
 from lib.data import db
-from lib.executor import runner
+from lib.executor import rollback, runner
 from lib.trail import notify
 from lib.web.problems import Problem
 
@@ -57,14 +57,14 @@ def tick() -> TickReport:
                 "ORDER BY p.updated_at LIMIT 20"
             )
         ]
-        rollbacks = runner.stalled_rollbacks(conn)
+        rollbacks = rollback.stalled_rollbacks(conn)
     sent = notify.deliver_due()
     # Undoing comes before new work. A rollback keeps to the budget (it stops
     # before an undo it has no time for and resumes on a later tick); steps
     # started in the plans' turn may run their own timeout past it, which
     # the function's maxDuration leaves room for.
     for stalled in rollbacks:
-        runner.roll_back(stalled["id"], "cron", stalled["reason"], started + budget)
+        rollback.roll_back(stalled["id"], "cron", stalled["reason"], started + budget)
     steps = 0
     advanced = 0
     for plan_id in plans:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from lib.executor import runner
+from lib.executor import recording, runner, running
 from tests.support.events import event_types
 from tests.support.plans import builtin_tool, make_plan, steps_by_key, webhook_tool
 from tests.support.wsgi_client import Client
@@ -161,8 +161,8 @@ def test_a_lost_lease_drops_the_late_result(client: Client, tokens, conn, tool_s
     plan_id = body["plan"]["id"]
     step = conn.execute("SELECT * FROM plan_steps WHERE plan_id = %s", (plan_id,)).fetchone()
     conn.execute("UPDATE plan_steps SET status = 'running', leased_by = 'someone-else' WHERE id = %s", (step["id"],))
-    late = runner.StepRun(step=step, tool=None, result=None, error="late")
-    assert runner.record(plan_id, late) == "lost"
+    late = running.StepRun(step=step, tool=None, result=None, error="late")
+    assert recording.record(plan_id, late) == "lost"
     assert conn.execute("SELECT status FROM plan_steps WHERE id = %s", (step["id"],)).fetchone()["status"] == "running"
 
 

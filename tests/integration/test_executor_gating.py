@@ -15,7 +15,7 @@ import pytest
 from lib import settings
 from lib.approvals import asking
 from lib.data import db
-from lib.executor import runner
+from lib.executor import claiming, rollback, runner, store
 from lib.planner.models import ApprovalPolicy
 from lib.plans.overrides import OverrideRequest, apply
 from lib.web import auth
@@ -83,11 +83,11 @@ def test_a_rollback_the_executor_orders_cancels_the_pending_approvals(client: Cl
     ids = {s["item_key"].split("-", 1)[1]: s["id"] for s in body["steps"]}
     conn.execute("UPDATE plans SET status = 'executing' WHERE id = %s", (plan_id,))
     with db.transaction() as tx:
-        plan = runner._plan(tx, plan_id)
-        step = tx.execute(f"SELECT {runner.STEP_COLUMNS} FROM plan_steps s WHERE id = %s", (ids["G"],)).fetchone()
+        plan = store.load_plan(tx, plan_id)
+        step = tx.execute(f"SELECT {store.STEP_COLUMNS} FROM plan_steps s WHERE id = %s", (ids["G"],)).fetchone()
         asking.check(tx, plan, step, None, ApprovalPolicy(**ONE))
 
-    assert runner.roll_back(plan_id, "executor", "a step failed", time.monotonic() + 30) == "rolled_back"
+    assert rollback.roll_back(plan_id, "executor", "a step failed", time.monotonic() + 30) == "rolled_back"
     approval = conn.execute("SELECT id, status FROM approvals WHERE step_id = %s", (ids["G"],)).fetchone()
     assert approval["status"] == "cancelled"
     late = client.post(
@@ -106,12 +106,12 @@ def test_an_approval_found_expired_in_a_claim_leaves_no_step_leased(client: Clie
     conn.execute("UPDATE plan_steps SET position = 99 WHERE id = %s", (ids["G"],))
     conn.execute("UPDATE plans SET status = 'executing' WHERE id = %s", (plan_id,))
     with db.transaction() as tx:
-        plan = runner._plan(tx, plan_id)
-        step = tx.execute(f"SELECT {runner.STEP_COLUMNS} FROM plan_steps s WHERE id = %s", (ids["G"],)).fetchone()
+        plan = store.load_plan(tx, plan_id)
+        step = tx.execute(f"SELECT {store.STEP_COLUMNS} FROM plan_steps s WHERE id = %s", (ids["G"],)).fetchone()
         asking.check(tx, plan, step, None, ApprovalPolicy(**ONE))
     conn.execute("UPDATE approvals SET expires_at = now() - interval '1 second' WHERE step_id = %s", (ids["G"],))
 
-    claimed = runner.claim(plan_id, 0)
+    claimed = claiming.claim(plan_id, 0)
 
     assert claimed.steps == [] and claimed.stop
     assert statuses(client, tokens["viewer"], plan_id) == {"A": "pending", "B": "pending", "G": "denied"}
@@ -163,7 +163,7 @@ def test_a_plan_ordered_rolled_back_runs_no_further_step(client: Client, tokens,
     assert reason == "rolling back: bad release"
     assert statuses(client, tokens["viewer"], plan_id)["B"] == "pending"
 
-    assert runner.roll_back(plan_id, "test", "bad release", runner.time.monotonic() + 30) == "rolled_back"
+    assert rollback.roll_back(plan_id, "test", "bad release", runner.time.monotonic() + 30) == "rolled_back"
     assert statuses(client, tokens["viewer"], plan_id) == {"A": "rolled_back", "B": "pending"}
 
 
@@ -189,7 +189,7 @@ def test_a_step_that_finishes_while_the_plan_rolls_back_is_undone_too(
     if ordered_by == "admin":
         order_rollback(tokens, plan_id)
     # the undo reads the succeeded steps while B is still running: only A
-    assert runner.roll_back(plan_id, ordered_by, "bad release", time.monotonic() + 30) == "rolled_back"
+    assert rollback.roll_back(plan_id, ordered_by, "bad release", time.monotonic() + 30) == "rolled_back"
     worker.join(10)
     assert not worker.is_alive()
 
@@ -245,7 +245,7 @@ def test_a_rollback_out_of_time_stops_where_it_is_and_the_tick_finishes_it(
     admin = order_rollback(tokens, plan_id)
 
     tool_server.delay = 1.0  # slower than the request's time left: the undo of B times out
-    assert runner.roll_back(plan_id, admin, "bad release", time.monotonic() + 0.3) == "blocked"
+    assert rollback.roll_back(plan_id, admin, "bad release", time.monotonic() + 0.3) == "blocked"
     plan = conn.execute("SELECT status, status_reason FROM plans WHERE id = %s", (plan_id,)).fetchone()
     assert (plan["status"], plan["status_reason"]) == ("blocked", "rolling back: bad release")  # not failed
     assert statuses(client, tokens["viewer"], plan_id) == {"A": "succeeded", "B": "succeeded"}
@@ -296,7 +296,7 @@ def test_a_late_step_whose_undo_runs_out_of_time_is_still_undone(
         # B runs for 0.6 s in an invocation with 0.2 s of budget: its undo may take until 1.2 s
         worker = advance_until_a_tool_runs(plan_id, 0.2, forward)
         admin = order_rollback(tokens, plan_id)
-        assert runner.roll_back(plan_id, admin, "bad release", time.monotonic() + 30) == "rolled_back"
+        assert rollback.roll_back(plan_id, admin, "bad release", time.monotonic() + 30) == "rolled_back"
         worker.join(10)
         assert not worker.is_alive()
 

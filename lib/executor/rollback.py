@@ -1,0 +1,209 @@
+"""Rollback: undo the succeeded steps, last first, each undo carrying its own
+idempotency key and recorded once. A rollback out of time stops where it is
+and the cron tick resumes it; a step that succeeds while its plan rolls
+back is undone by its own worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from lib.approvals import outcomes
+from lib.data import db
+from lib.executor import tools as toolbox
+from lib.executor.claiming import lease_seconds
+from lib.executor.running import step_timeout
+from lib.executor.store import STEP_COLUMNS, audit_step, load_plan, load_tools
+from lib.planner.models import Tool
+from lib.plans import status as plan_status
+from lib.plans.status import RUNNABLE as RUNNABLE_PLAN
+from lib.trail import audit, events
+
+log = logging.getLogger("nofx.executor")
+
+
+class OutOfTime(Exception):
+    """A rollback's time ran out before an undo could finish: it stops where it
+    is (the plan stays blocked, rolling back) and the cron tick resumes it,
+    rather than calling the plan failed over a timeout of its own making."""
+
+
+def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
+    """Undo the succeeded steps, last first; the plan ends rolled_back (or
+    failed, saying where, if an undo fails). Out of time, it returns
+    'blocked' with the rest left to the cron tick."""
+    with db.transaction() as conn:
+        plan = load_plan(conn, plan_id, lock=True)
+        assert plan is not None
+        if plan["status"] in RUNNABLE_PLAN or plan["status"] == "paused":
+            # no step may start while steps are undone (the executor and the
+            # tick run only executing, approved and paused plans)
+            outcomes.stop_for_rollback(conn, plan["id"], reason, audit.name_of(actor))
+        tools = load_tools(conn)
+        todo = _succeeded_steps(conn, plan_id)
+    undone = 0
+    while True:  # until no step is left succeeded
+        stopped = _undo_each(plan, todo, tools, actor, reason, deadline)
+        if stopped is not None:
+            return stopped
+        undone += len(todo)
+        with db.transaction() as conn:
+            now = load_plan(conn, plan_id, lock=True)
+            assert now is not None
+            if now["status"] != "blocked":  # another run of this rollback finished it
+                return str(now["status"])
+            # a step that succeeded after the list was read, and whose own
+            # worker could not undo it, is still to do
+            todo = _succeeded_steps(conn, plan_id)
+            if not todo:
+                plan_status.change(conn, plan["id"], "rolled_back", reason, "plan.rolled_back", {"undone": undone})
+                audit.record(
+                    conn,
+                    actor=actor,
+                    action="plan.rolled_back",
+                    plan_id=plan_id,
+                    pack_ids=plan["pack_ids"],
+                    details={"reason": reason, "undone": undone},
+                    snapshot=True,
+                )
+                return "rolled_back"
+
+
+def _undo_each(
+    plan: dict[str, Any], steps: list[dict[str, Any]], tools: dict[str, Tool], actor: Any, reason: str, deadline: float
+) -> str | None:
+    """Undo these steps in order. Returns None when all are undone, 'failed'
+    when an undo failed (the plan says where), 'blocked' when time ran out."""
+    try:
+        for step in steps:
+            if time.monotonic() >= deadline:
+                return "blocked"
+            if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
+                return "failed"
+    except OutOfTime:  # an undo's call ran out of the time left
+        return "blocked"
+    return None
+
+
+def _succeeded_steps(conn: Any, plan_id: Any) -> list[dict[str, Any]]:
+    """What a rollback undoes, last first."""
+    rows: list[dict[str, Any]] = conn.execute(
+        f"SELECT {STEP_COLUMNS} FROM public.plan_steps s WHERE plan_id = %s AND status = 'succeeded' "  # noqa: S608
+        "ORDER BY stage DESC, position DESC",
+        (plan_id,),
+    ).fetchall()
+    return rows
+
+
+def _undo_step(
+    plan: dict[str, Any], step: dict[str, Any], tools: dict[str, Tool], actor: Any, reason: str, deadline: float
+) -> str | None:
+    """Run one succeeded step's undo and record it; returns what stopped it.
+    A step may be undone from two places (the rollback's list, and the worker
+    whose step finished after that list was read): the undo call carries the
+    step's rollback idempotency key, and only the first to move the step from
+    succeeded to rolled_back records it."""
+    undo = step["rollback"] or {}
+    error = None
+    if undo.get("action") == "run_tool":
+        tool = tools.get(undo.get("tool_id", step["tool_id"]))
+        try:
+            if tool is None:
+                raise toolbox.ToolFailed(f"rollback tool {undo.get('tool_id')} is not in the registry")
+            toolbox.implementation(tool)(
+                toolbox.ToolCall(
+                    plan=plan,
+                    step=step,
+                    tool=tool,
+                    inputs=undo.get("inputs", {}),
+                    token=undo.get("idempotency_token", step["idempotency_token"] + "-rollback"),
+                    deadline=deadline,
+                )
+            )
+        except toolbox.ToolFailed as exc:
+            if exc.retryable and time.monotonic() >= deadline - 0.05:
+                raise OutOfTime(step["item_key"]) from exc
+            error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - report where the undo stopped
+            error = f"{type(exc).__name__}: {exc}"
+    elif undo.get("action") not in ("none", None):
+        error = f"no rollback instructions: {undo.get('reason', 'missing')}"
+    with db.transaction() as conn:
+        if error is not None:
+            plan_status.change(
+                conn, plan["id"], "failed", f"rollback stopped at {step['item_key']}: {error}", "plan.failed"
+            )
+            audit.record(
+                conn,
+                actor=actor,
+                action="plan.rollback_failed",
+                plan_id=plan["id"],
+                step_id=step["id"],
+                details={"error": error},
+                snapshot=True,
+            )
+            return error
+        undone = conn.execute(
+            "UPDATE public.plan_steps SET status = 'rolled_back', updated_at = now() "
+            "WHERE id = %s AND status = 'succeeded' RETURNING id",
+            (step["id"],),
+        ).fetchone()
+        if undone is not None:
+            events.emit(
+                conn, "step.rolled_back", plan["id"], {"step_id": str(step["id"]), "item_key": step["item_key"]}
+            )
+            audit_step(conn, plan, step, "step.rolled_back", {"reason": reason})
+        # the rollback's heartbeat: the tick resumes one that stopped beating
+        conn.execute("UPDATE public.plans SET updated_at = now() WHERE id = %s", (plan["id"],))
+    return None
+
+
+def stalled_rollbacks(conn: Any, limit: int = 5) -> list[dict[str, Any]]:
+    """Rollbacks whose run stopped (the function timed out or its process
+    died): the plan is still blocked rolling back and no undo has beaten for
+    a lease. Claimed by moving the heartbeat, so one tick resumes each.
+    Returns each plan's id and the rollback's reason."""
+    rows: list[dict[str, Any]] = conn.execute(
+        """
+        UPDATE public.plans p SET updated_at = now()
+          FROM (SELECT id FROM public.plans
+                 WHERE status = 'blocked' AND starts_with(status_reason, %(marker)s)
+                   AND updated_at < now() - make_interval(secs => %(lease)s)
+                 ORDER BY updated_at LIMIT %(limit)s
+                   FOR UPDATE SKIP LOCKED) stalled
+         WHERE p.id = stalled.id
+        RETURNING p.id, substr(p.status_reason, length(%(marker)s) + 1) AS reason
+        """,
+        {"marker": plan_status.ROLLING_BACK, "lease": lease_seconds(), "limit": limit},
+    ).fetchall()
+    return rows
+
+
+def undo_late(plan_id: Any, step: dict[str, Any], tools: dict[str, Tool], deadline: float) -> None:
+    """A step that succeeded after its plan started rolling back (it was
+    running when the rollback read the succeeded steps): undo it too, with
+    the tool registry its run was claimed with."""
+    with db.transaction() as conn:
+        plan = load_plan(conn, plan_id)
+    assert plan is not None
+    reason = "the plan was ordered rolled back while this step ran"
+    try:
+        _undo_step(plan, step, tools, "executor", reason, undo_deadline(deadline))
+    except OutOfTime:
+        # Not undone in time. A plan still rolling back is resumed by the
+        # cron tick, which finds this step; one that has meanwhile ended
+        # rolled_back is not finished yet, so it is rolling back again.
+        log.warning("plan %s: the undo of late step %s ran out of time", plan_id, step["item_key"])
+        with db.transaction() as conn:
+            now = load_plan(conn, plan_id, lock=True)
+            if now is not None and now["status"] == "rolled_back":
+                plan_status.change(conn, plan_id, "blocked", plan_status.ROLLING_BACK + reason, "plan.blocked")
+
+
+def undo_deadline(budget_deadline: float) -> float:
+    """Undoing at the end of an invocation may use the room the function's
+    maxDuration leaves past the budget for steps in flight (a step timeout),
+    and no more: what does not fit is resumed by the cron tick."""
+    return budget_deadline + step_timeout()
