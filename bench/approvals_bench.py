@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from bench.common import dev_server, fan_out, median_ms, percentile, request, scratch_database, token
 from lib.approvals import asking
 from lib.data import db
-from lib.planner import create as planning
+from lib.planner import create, views
 from lib.planner.models import ApprovalPolicy
 from lib.web import auth
 
@@ -53,8 +53,8 @@ def prepare(url: str, count: int) -> list[str]:
                 r["id"]
                 for r in conn.execute("SELECT id::text AS id FROM backlog_items WHERE key LIKE %s", (f"B{p}-%",))
             ]
-            request = planning.PlanRequest(backlog_item_ids=item_ids)
-            _, created = planning.create(conn, request, planner, None)
+            request = views.PlanRequest(backlog_item_ids=item_ids)
+            _, created = create.create(conn, request, planner, None)
             plan_id = created.plan.id
             conn.execute(
                 "UPDATE plans SET executed_by = 'planner', executed_by_sub = %s WHERE id = %s",

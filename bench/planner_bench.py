@@ -25,8 +25,8 @@ import networkx as nx
 import psycopg
 
 from bench.common import dev_server, median_ms, request, scratch_database, timed, token
-from lib.planner import BacklogItem, PlanOptions, build_plan
-from lib.planner import create as planning
+from lib.planner import BacklogItem, PlanOptions, build_plan, write
+from lib.planner import load as planner_load
 from lib.runtime import gc_paused
 
 RUNS = {1_000: 7, 10_000: 5, 100_000: 3}
@@ -91,12 +91,12 @@ def floor_networkx(rows: list[dict[str, Any]]) -> None:
 
 def floor_copy(conn: psycopg.Connection, draft: Any) -> float:
     """The endpoint's own COPY of the steps, rows encoded as it encodes them
-    (planning.copy_steps), into a temporary table with plan_steps' columns and
+    (write.copy_steps), into a temporary table with plan_steps' columns and
     indexes (no foreign key, no WAL: a floor). Seconds."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS floor_steps (LIKE plan_steps INCLUDING ALL)")
     conn.execute("TRUNCATE floor_steps")
     start = time.perf_counter()
-    planning.copy_steps(conn, str(uuid.uuid4()), draft, table="floor_steps")
+    write.copy_steps(conn, str(uuid.uuid4()), draft, table="floor_steps")
     return time.perf_counter() - start
 
 
@@ -115,7 +115,7 @@ def measure(n: int) -> dict[str, Any]:
     with scratch_database(f"plan{n}") as url:
         load(url, rows)
         with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-            tools, stats = planning.load_tools(conn), planning.load_stats(conn)
+            tools, stats = planner_load.load_tools(conn), planner_load.load_stats(conn)
         draft = build_plan(backlog, tools, stats, PlanOptions())
         planner_token = token("planner")
         counter = iter(range(10**6))

@@ -6,7 +6,7 @@ input already exists, or for a dry run. 403 feature-disabled when
 FEATURE_AUTO_PLANNER is off.
 """
 
-from lib.planner import create as planning
+from lib.planner import create, views
 from lib.trail import notify
 from lib.web.endpoint import Endpoint, Reply
 
@@ -16,8 +16,8 @@ app = Endpoint("/api/auto-planner/plan", tags=["planner"])
 @app.post(
     role="planner",
     flag="FEATURE_AUTO_PLANNER",
-    body=planning.PlanRequest,
-    response=planning.PlanCreated,
+    body=views.PlanRequest,
+    response=views.PlanCreated,
     status=201,
     max_body=8 << 20,
     idempotency="separate",  # no transaction held while LLM providers answer; a duplicate gets 409 meanwhile
@@ -29,7 +29,7 @@ def plan(ctx):
     key = ctx.request.header("idempotency-key")
     # the transaction is opened when planning is ready to write (a model
     # comparison runs before it, with no transaction held open)
-    status, body = planning.create(lambda: ctx.conn, ctx.body, ctx.principal, key, ctx.after_send)
+    status, body = create.create(lambda: ctx.conn, ctx.body, ctx.principal, key, ctx.after_send)
     if status == 201 and body.verdict == "block":  # Slack for a blocked plan (queued), retried by the tick
         ctx.after_commit.append(lambda: notify.deliver_quietly(body.plan.id))
     return Reply(status, body, headers={"Location": f"/api/plans/{body.plan.id}"} if status == 201 else {})

@@ -2,18 +2,18 @@
 
 from pydantic import BaseModel, Field
 
-from lib.planner import create as planning
+from lib.planner import views
 from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/plans/{planId}", tags=["planner"])
 
 
 class StepPage(BaseModel):
-    limit: int = Field(default=planning.MAX_STEPS_IN_RESPONSE, ge=1, le=planning.MAX_STEPS_IN_RESPONSE)
+    limit: int = Field(default=views.MAX_STEPS_IN_RESPONSE, ge=1, le=views.MAX_STEPS_IN_RESPONSE)
     offset: int = Field(default=0, ge=0)
 
 
-@app.get(role="viewer", query=StepPage, response=planning.PlanCreated, problems=(404,))
+@app.get(role="viewer", query=StepPage, response=views.PlanCreated, problems=(404,))
 def read(ctx):
     """A stored plan with its steps (paged by stage and position)."""
-    return planning.plan_detail(ctx.conn, ctx.uuid_param("planId"), limit=ctx.query.limit, offset=ctx.query.offset)
+    return views.plan_detail(ctx.conn, ctx.uuid_param("planId"), limit=ctx.query.limit, offset=ctx.query.offset)

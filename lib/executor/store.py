@@ -21,9 +21,9 @@ def load_plan(conn: Any, plan_id: Any, lock: bool = False) -> dict[str, Any] | N
 
 
 def load_tools(conn: Any) -> dict[str, Tool]:
-    from lib.planner.create import load_tools
+    from lib.planner.load import load_tools as load_registry  # the planner reads the same registry
 
-    tools: dict[str, Tool] = load_tools(conn)
+    tools: dict[str, Tool] = load_registry(conn)
     return tools
 
 

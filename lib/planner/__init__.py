@@ -1,4 +1,11 @@
-"""The auto planner's pure core: backlog items in, a staged plan draft out."""
+"""The auto planner: backlog items in, a staged plan draft out, persisted.
+
+The pure core (no database, no clock, no network): models, graph, schedule,
+tokens, rollback, estimates, build, files. Its shell, beside it: load (read
+the backlog, tools, stats and stored plans), write (persist a plan), create
+(the create flow), views (the plan as the API shows it), reevaluate, and
+backlog (writing backlog items through the API).
+"""
 
 from typing import Any
 

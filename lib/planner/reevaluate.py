@@ -15,7 +15,7 @@ from lib.gates import evaluations
 from lib.gates.evaluate import evaluate_gates
 from lib.llm import store
 from lib.llm.adopt import adopt
-from lib.planner import create as planning
+from lib.planner import load
 from lib.planner.models import PlanOptions
 from lib.plans import status as plan_status
 from lib.runtime import gc_paused
@@ -26,12 +26,12 @@ REEVALUATE_STATUSES = ("ready", "blocked")
 
 def reevaluate(conn: Any, plan_id: UUID, principal: Any, reason: str | None) -> evaluations.GateReport:
     with gc_paused():
-        plan, draft = planning.load_draft(conn, plan_id)
+        plan, draft = load.load_draft(conn, plan_id)
         options = PlanOptions.model_validate({**plan["options"], "dry_run": False})
-        tools, stats = planning.load_tools(conn), planning.load_stats(conn)
+        tools, stats = load.load_tools(conn), load.load_stats(conn)
         # the comparison's costs and its valid stagings, to judge each again as the plan it would be
         model_costs, proposals = store.load_comparison(conn, plan_id)
-        ctx = planning.gate_context(conn, tools, stats, options).model_copy(update={"model_costs": model_costs})
+        ctx = load.gate_context(conn, tools, stats, options).model_copy(update={"model_costs": model_costs})
         evaluation = evaluate_gates(draft, ctx)
         per_model = [
             (name, evaluate_gates(adopt(draft, stages, options.max_parallel), ctx)) for name, stages in proposals

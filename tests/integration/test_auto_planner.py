@@ -242,7 +242,7 @@ def test_every_open_item_with_closed_and_missing_dependencies(fresh_database, to
     import psycopg
     from psycopg.rows import dict_row
 
-    from lib.planner import create as planning
+    from lib.planner import load
 
     ghost = str(uuid.uuid4())
     with psycopg.connect(fresh_database, autocommit=True, row_factory=dict_row) as c:
@@ -255,7 +255,7 @@ def test_every_open_item_with_closed_and_missing_dependencies(fresh_database, to
         )
         seed_backlog(c, "open2", {"G": []}, status={"G": "in_progress"})
         # every open item, and the closed items they name (F is named by nobody)
-        backlog = planning.load_backlog(c, None)
+        backlog = load.load_backlog(c, None)
         assert sorted(i.key for i in backlog.values()) == [
             "open1-A",
             "open1-B",

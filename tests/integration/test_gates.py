@@ -90,12 +90,12 @@ def test_the_table_rejects_details_of_the_wrong_shape(client: Client, tokens, co
 
 
 def test_verdicts_per_model_are_kept(client: Client, tokens, conn, database_url) -> None:
-    from lib.planner import create as planning
+    from lib.planner import load
 
     plan_id = make_plan(client, tokens, conn, "gmod")["plan"]["id"]
     with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as c:
-        _, draft = planning.load_draft(c, plan_id)
-        tools, stats = planning.load_tools(c), planning.load_stats(c)
+        _, draft = load.load_draft(c, plan_id)
+        tools, stats = load.load_tools(c), load.load_stats(c)
         ctx = GateContext(tools=tools, stats=stats, options=PlanOptions())
         base = evaluate_gates(draft, ctx)
         slower = evaluate_gates(draft, ctx.model_copy(update={"options": PlanOptions(budget_usd=0.0)}))

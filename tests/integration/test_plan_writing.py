@@ -11,7 +11,7 @@ import weakref
 import psycopg
 import pytest
 
-from lib.planner import create as planning
+from lib.planner import write
 from lib.web.devserver import build_app
 from lib.web.endpoint import Endpoint
 from tests.support.backlog import seed_backlog
@@ -72,7 +72,7 @@ def test_the_worker_error_is_raised_once_the_block_has_run(database_url: str) ->
             "VALUES ('worker error', gen_random_uuid()::text, 'test', 'test') RETURNING id::text AS id"
         ).fetchone()["id"]
         with pytest.raises(psycopg.errors.UniqueViolation):
-            with planning._steps_copied_meanwhile(c, plan_id, draft):
+            with write.steps_copied_meanwhile(c, plan_id, draft):
                 ran.append("judged")
         assert ran == ["judged"]
         c.rollback()

@@ -147,7 +147,8 @@ def test_run_calls_records_what_was_not_sent_and_why(server: LLMServer, monkeypa
 
 CHILD = """
 import json, sys
-import lib.planner.create, lib.llm.compare, lib.llm.calls, lib.llm.store, lib.llm.pricing
+import lib.planner.create, lib.planner.load, lib.planner.views, lib.planner.write
+import lib.llm.compare, lib.llm.calls, lib.llm.store, lib.llm.pricing
 before = [m for m in ("openai", "anthropic") if m in sys.modules]
 from lib.llm.calls import run_calls
 from lib.llm.prompt import SYSTEM, Prompt
