@@ -14,7 +14,7 @@ app = Endpoint("/api/events", tags=["events"])
 
 
 class EventQuery(BaseModel):
-    after: int | None = Field(default=None, ge=0, description="the id of the last event you have")
+    after: int | None = Field(default=None, ge=0, le=2**63 - 1, description="the id of the last event you have")
     plan_id: UUID | None = None
     type: str | None = Field(default=None, pattern=r"^[a-z_]+\.[a-z_]+$")
     limit: int = Field(default=100, ge=1, le=1000)

@@ -11,7 +11,7 @@ app = Endpoint("/api/audit/{planId}", tags=["audit"])
 
 class TrailQuery(BaseModel):
     limit: int = Field(default=500, ge=1, le=5000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 @app.get(role="viewer", query=TrailQuery, response=audit_report.AuditTrail, problems=(404,))

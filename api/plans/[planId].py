@@ -10,7 +10,7 @@ app = Endpoint("/api/plans/{planId}", tags=["planner"])
 
 class StepPage(BaseModel):
     limit: int = Field(default=views.MAX_STEPS_IN_RESPONSE, ge=1, le=views.MAX_STEPS_IN_RESPONSE)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 @app.get(role="viewer", query=StepPage, response=views.PlanCreated, problems=(404,))

@@ -152,7 +152,9 @@ def sign(key: str, expires: int) -> str:
 
 def check_signature(key: str, expires: str | None, sig: str | None, now: float | None = None) -> str | None:
     """None when the URL is good, else why it is not."""
-    if not expires or not sig or not expires.isdigit():
+    # ASCII only: str.isdigit() admits "²" (which int() refuses) and
+    # compare_digest() refuses non-ASCII text; either was a 500
+    if not expires or not sig or not (expires.isascii() and expires.isdigit() and sig.isascii()):
         return "missing or malformed signature"
     if not hmac.compare_digest(sign(key, int(expires)), sig):
         return "signature does not match"

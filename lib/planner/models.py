@@ -76,7 +76,9 @@ class PlanOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_parallel: int = Field(default=8, ge=1, le=1000, description="most steps in one stage and running at once")
-    budget_usd: float | None = Field(default=None, ge=0, description="soft cost limit: the resource gate warns above")
+    budget_usd: float | None = Field(
+        default=None, ge=0, le=1e9, description="soft cost limit: the resource gate warns above"
+    )
     compare_models: list[str] = Field(
         default_factory=list,
         max_length=6,

@@ -68,6 +68,30 @@ def _nul_location(value: Any, loc: list[Any]) -> list[Any] | None:
     return None
 
 
+# JSON nested deeper than this is refused: PostgreSQL's jsonb, pydantic and
+# json.dumps all recurse, and thousands of levels made each of them a 500.
+MAX_DEPTH = 64
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON (and PostgreSQL's jsonb) has neither
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _too_deep(value: Any, loc: list[Any]) -> list[Any] | None:
+    """Where the parsed body first nests deeper than MAX_DEPTH, walked without recursion."""
+    stack: list[tuple[Any, list[Any]]] = [(value, loc)]
+    while stack:
+        item, where = stack.pop()
+        if len(where) > MAX_DEPTH:
+            return where
+        if isinstance(item, dict):
+            stack.extend((v, [*where, k]) for k, v in item.items() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend((v, [*where, i]) for i, v in enumerate(item) if isinstance(v, (dict, list)))
+    return None
+
+
 def parse_body(op: Operation, request: Request) -> tuple[Any, Any]:
     cap = op.max_body or settings.max_body_bytes()
     raw = request.read_body(cap)
@@ -80,7 +104,14 @@ def parse_body(op: Operation, request: Request) -> tuple[Any, Any]:
                 415, f"send JSON (Content-Type: application/json), not {ctype}", type="unsupported-media-type"
             )
         try:
-            data = json.loads(raw)
+            data = json.loads(raw, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise Problem(
+                400,
+                "body is not valid JSON: nested too deeply",
+                type="malformed-json",
+                errors=[{"loc": ["body"], "msg": f"nested too deeply (at most {MAX_DEPTH} levels)"}],
+            ) from None
         except (UnicodeDecodeError, ValueError) as exc:
             raise Problem(
                 400,
@@ -95,6 +126,10 @@ def parse_body(op: Operation, request: Request) -> tuple[Any, Any]:
         if where is not None:
             msg = "text may not contain NUL (\\u0000) characters"
             raise field_error(422, where, msg)
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # else it cannot nest that deep
+        where = _too_deep(data, ["body"])
+        if where is not None:
+            raise field_error(422, where, f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(data, dict):
         raise Problem(
             422,
