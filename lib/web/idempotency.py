@@ -3,8 +3,9 @@
 The first request under a key stores the request's fingerprint and, when it
 succeeds, its response; a repeat with the same body replays the stored
 response with `Idempotent-Replayed: true`; the same key with another body is a
-409. Error responses are not stored: the writes they made are rolled back, so
-the client may retry under the same key.
+409. An error response that rolls back is not stored (the client may retry
+under the same key); one whose writes commit (a 410 that records an expiry)
+is stored and replayed, so a retry is never left "in progress".
 
 Two modes:
 - atomic (default): the key row is inserted in the request's own transaction.
@@ -132,7 +133,7 @@ def run(op: Operation, ctx: Context, key: str, invoke: Callable[[], Reply]) -> R
         if conn.execute(CLAIM, params).fetchone() is None:
             return _replay_or_conflict(conn.execute(LOOKUP, params).fetchone(), params["fingerprint"])
         reply = invoke()
-        if 200 <= reply.status < 300:
+        if _commits(reply):
             conn.execute(COMPLETE, _store_args(reply, params))
         return reply
 
@@ -147,12 +148,20 @@ def run(op: Operation, ctx: Context, key: str, invoke: Callable[[], Reply]) -> R
         with db.transaction() as conn:
             conn.execute(RELEASE, params)
         raise
-    if 200 <= reply.status < 300 and ctx.transaction_open:
+    if _commits(reply) and ctx.transaction_open:
         ctx.conn.execute(COMPLETE, _store_args(reply, params))  # commits with the handler's writes
         return reply
     with db.transaction() as conn:
-        if 200 <= reply.status < 300:
+        if _commits(reply):
             conn.execute(COMPLETE, _store_args(reply, params))
         else:
             conn.execute(RELEASE, params)
     return reply
+
+
+def _commits(reply: Reply) -> bool:
+    """Whether the request's writes commit with this reply: then the reply is
+    the request's outcome and is stored. A refusal that is itself recorded
+    (an approval found expired: 410) is replayed like a success; one that
+    rolls back leaves the key free for a retry."""
+    return reply.status < 400 or bool(reply.commit)
