@@ -1,7 +1,9 @@
 """POST /api/approvals/:id: approve or deny (approver, or the signed Zig Todo webhook).
 GET /api/approvals/:id: one approval with its history (viewer).
 
-`{decision: approve|deny, reason?, approver?}`; a denial needs a reason.
+`{decision: approve|deny, reason?, approver?, approval_id?}`; a denial needs a
+reason; a signed delivery names the approval (`approval_id`) and the person
+(`approver`, by email) it decides for.
 200 the approval; already decided: 409 with the standing decision; expired:
 410. An approval resumes the paused plan in the same request.
 """

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from lib.approvals.expiry import expire
 from lib.approvals.outcomes import cancel
-from lib.approvals.policy import requesters, summarize, target
+from lib.approvals.policy import requesters, summary_of, target
 from lib.approvals.store import APPROVAL_COLUMNS, append_history, by_id, by_token_and_digest, step_findings
 from lib.data import storage
 from lib.planner.models import ApprovalPolicy, Tool
@@ -38,6 +38,28 @@ class ApprovalDenied(Exception):
         self.approval_id, self.status, self.reason = approval_id, status, reason
 
 
+# Who asked for the work may not approve it: the plan's requesters, and the
+# authors of the items it covers (the step's item, or for a plan approval,
+# every item of the plan), read where the request is written.
+INSERT_REQUEST = """
+INSERT INTO public.approvals (kind, plan_id, step_id, tool_id, plan_version, policy_version, digest,
+                              idempotency_token, required_approvals, approver_role, requested_by,
+                              requested_by_subs, requested_at, expires_at, inputs_summary, findings)
+SELECT %(kind)s, %(plan)s, %(step)s, %(tool)s, %(version)s, %(policy_version)s, %(digest)s,
+       %(token)s, %(required)s, %(role)s, %(requested_by)s,
+       ARRAY(SELECT DISTINCT who FROM (
+               SELECT unnest(%(requesters)s::text[]) AS who
+               UNION ALL
+               SELECT unnest(ARRAY[b.created_by_sub, b.updated_by_sub]) FROM public.backlog_items b
+                WHERE b.id = ANY (CASE WHEN %(step)s::uuid IS NULL
+                                       THEN (SELECT backlog_item_ids FROM public.plans WHERE id = %(plan)s)
+                                       ELSE ARRAY[%(item)s::uuid] END)
+             ) who WHERE who IS NOT NULL ORDER BY who),
+       %(now)s, %(expires)s, %(summary)s, %(findings)s
+ON CONFLICT (idempotency_token, digest) DO NOTHING RETURNING id
+"""
+
+
 def request(
     conn: Any,
     plan: dict[str, Any],
@@ -45,35 +67,37 @@ def request(
     tool: Tool | None,
     policy: ApprovalPolicy,
     now: datetime | None = None,
+    kind: str = "step",
 ) -> dict[str, Any]:
-    """Ask (once per token and digest) and return the request row."""
+    """Ask (once per token and digest) and return the request row. `kind`:
+    "step" (or a plan approval, without a step), or "rollback" for a step's
+    undo whose tool needs approval."""
     now = now or datetime.now(UTC)
-    token, current = target(plan, step)
+    kind = kind if step is not None else "plan"
+    token, current = target(plan, step, kind)
     findings = step_findings(conn, plan["id"], step["id"] if step else None)
-    summary = summarize(step["inputs"]) if step else {"plan": plan["title"], "verdict": plan.get("verdict")}
+    expires = now + timedelta(seconds=policy.timeout_seconds)
     row = conn.execute(
-        "INSERT INTO public.approvals (kind, plan_id, step_id, tool_id, plan_version, policy_version, digest, "
-        "idempotency_token, required_approvals, approver_role, requested_by, requested_by_subs, requested_at, "
-        "expires_at, inputs_summary, findings) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (idempotency_token, digest) DO NOTHING RETURNING id",
-        (
-            "step" if step else "plan",
-            plan["id"],
-            step["id"] if step else None,
-            tool.id if tool else None,
-            plan["version"],
-            plan["policy_version"],
-            current,
-            token,
-            policy.required_approvals,
-            policy.approver_role,
-            plan.get("executed_by") or plan["created_by"],
-            requesters(plan),
-            now,
-            now + timedelta(seconds=policy.timeout_seconds),
-            json.dumps(summary),
-            json.dumps(findings, default=str),
-        ),
+        INSERT_REQUEST,
+        {
+            "kind": kind,
+            "plan": plan["id"],
+            "step": step["id"] if step else None,
+            "item": step["backlog_item_id"] if step else None,
+            "tool": tool.id if tool else None,
+            "version": plan["version"],
+            "policy_version": plan["policy_version"],
+            "digest": current,
+            "token": token,
+            "required": policy.required_approvals,
+            "role": policy.approver_role,
+            "requested_by": plan.get("executed_by") or plan["created_by"],
+            "requesters": requesters(plan),
+            "now": now,
+            "expires": expires,
+            "summary": json.dumps(summary_of(step, plan, kind)),
+            "findings": json.dumps(findings, default=str),
+        },
     ).fetchone()
     if row is None:
         return by_token_and_digest(conn, token, current)
@@ -94,15 +118,7 @@ def request(
         (json.dumps([{"name": "request.json", "key": artifact_key, "sha256": artifact_digest}]), approval_id),
     ).fetchone()
     append_history(
-        conn,
-        approval_id,
-        "requested",
-        plan.get("executed_by") or plan["created_by"],
-        None,
-        None,
-        "system",
-        None,
-        current,
+        conn, approval_id, "requested", plan.get("executed_by") or plan["created_by"], "system", None, current
     )
     events.emit(
         conn,
@@ -110,12 +126,12 @@ def request(
         plan["id"],
         {
             "approval_id": str(approval_id),
-            "kind": "step" if step else "plan",
+            "kind": kind,
             "step_id": str(step["id"]) if step else None,
             "item_key": step["item_key"] if step else None,
             "tool_id": tool.id if tool else None,
             "required_approvals": policy.required_approvals,
-            "expires_at": (now + timedelta(seconds=policy.timeout_seconds)).isoformat(),
+            "expires_at": expires.isoformat(),
         },
     )
     audit.record(
@@ -142,6 +158,7 @@ def check(
     policy: ApprovalPolicy,
     now: datetime | None = None,
     wait: bool = True,
+    kind: str = "step",
 ) -> tuple[State, dict[str, Any]]:
     """Where this step (or plan) stands, asking anew when nothing valid exists.
 
@@ -151,9 +168,10 @@ def check(
     With wait=False (the executor's claim, which holds step rows), a request
     someone is deciding right now is reported pending instead of waited for:
     waiting there while the decision waits for the step row would deadlock.
-    The deciding request resumes the plan itself."""
+    The deciding request resumes the plan itself. `kind` "rollback" asks
+    about a step's undo instead of the step."""
     now = now or datetime.now(UTC)
-    token, current = target(plan, step)
+    token, current = target(plan, step, kind if step is not None else "plan")
     newest = conn.execute(
         "SELECT id FROM public.approvals WHERE idempotency_token = %s "
         "ORDER BY (digest = %s) DESC, requested_at DESC LIMIT 1",
@@ -171,7 +189,7 @@ def check(
             cancel(conn, latest, "what it approves changed (plan version, inputs or policy) since it was asked")
         latest = None
     if latest is None:
-        latest = request(conn, plan, step, tool, policy, now)
+        latest = request(conn, plan, step, tool, policy, now, kind)
     if latest["status"] == "pending" and latest["expires_at"] <= now:
         expire(conn, latest, noticed_by="executor", source="system")
         latest = by_id(conn, latest["id"])

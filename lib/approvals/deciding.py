@@ -13,11 +13,36 @@ from uuid import UUID
 
 from lib.approvals.expiry import expire
 from lib.approvals.outcomes import cancel, finish, grant, refuse
-from lib.approvals.policy import DecisionRequest, acting_person, authorize, target, vote_source
+from lib.approvals.policy import DecisionRequest, authorize, target, vote_source, voter_of
 from lib.approvals.store import LOCK_WITH_TARGET
 from lib.approvals.views import ApprovalView, current_view
 from lib.trail import audit, events
 from lib.web.problems import Problem, not_found
+
+# One vote per person and request: the unique indexes decide (a person's
+# second vote, a webhook delivery used before), and the vote counts only if
+# the database's clock, read now, after the row lock was granted, is still
+# before the expiry. The count beside it sees the votes before this one.
+VOTE = """
+WITH clock AS (SELECT clock_timestamp() AS now),
+vote AS (
+  INSERT INTO public.approval_events (approval_id, event, actor, actor_sub, person_id, actor_role, source,
+                                      client_claim, reason, digest, webhook_id, occurred_at)
+  SELECT %(id)s, %(decision)s, %(actor)s, %(person)s, %(person)s, %(role)s, %(source)s,
+         %(claim)s, %(reason)s, %(digest)s, %(webhook)s, clock.now
+    FROM clock WHERE clock.now < %(expires)s
+  ON CONFLICT DO NOTHING
+  RETURNING id)
+SELECT (SELECT id FROM vote) AS id,
+       (SELECT now FROM clock) AS now,
+       (SELECT now FROM clock) >= %(expires)s AS overdue,
+       (SELECT count(DISTINCT person_id) FROM public.approval_events
+         WHERE approval_id = %(id)s AND event = 'approve') AS earlier_approvals,
+       EXISTS (SELECT 1 FROM public.approval_events
+                WHERE approval_id = %(id)s AND person_id = %(person)s AND event IN ('approve', 'deny')) AS voted_before,
+       (%(webhook)s::text IS NOT NULL
+        AND EXISTS (SELECT 1 FROM public.approval_events WHERE webhook_id = %(webhook)s)) AS delivery_used
+"""
 
 
 def decide(
@@ -29,74 +54,57 @@ def decide(
 
     Statements are counted here: a decision is the busiest write of the
     approvals flow, and each statement costs a round trip and a plan."""
-    now = datetime.now(UTC)
     row = conn.execute(LOCK_WITH_TARGET, (approval_id,)).fetchone()
     if row is None:
         raise not_found("approval", approval_id)
-    actor, actor_sub = acting_person(principal, body)
-    if row["status"] == "pending" and row["expires_at"] <= now:
-        expire(
-            conn, row, noticed_by=actor, source=vote_source(principal, client), details={"late_decision": body.decision}
-        )
-        return (
-            410,
-            _problem(
-                410, "this approval expired; it counts as a denial", "approval-expired", current_view(conn, row, now)
-            ),
-            True,
-        )
+    voter = voter_of(conn, principal, body, approval_id)
+    source = vote_source(principal)
     if row["status"] != "pending":
-        return (
-            409,
-            _problem(409, f"already decided: {row['status']}", "approval-decided", current_view(conn, row, now)),
-            False,
-        )
+        view = current_view(conn, row, datetime.now(UTC))
+        return 409, _problem(409, f"already decided: {row['status']}", "approval-decided", view), False
     plan, step = row["target_plan"], row["target_step"]
-    if target(plan, step)[1] != row["digest"]:
-        cancel(conn, row, "what it approves changed (plan version, inputs or policy) since it was asked", actor)
-        return (
-            409,
-            _problem(
-                409,
-                "what this approval was asked for has changed; it was cancelled and will be asked anew",
-                "approval-stale",
-                current_view(conn, row, now),
-            ),
-            True,
-        )
-    authorize(principal, row, actor, actor_sub, body)
-    source = vote_source(principal, client)
+    if target(plan, step, row["kind"])[1] != row["digest"]:
+        cancel(conn, row, "what it approves changed (plan version, inputs or policy) since it was asked", voter.name)
+        detail = "what this approval was asked for has changed; it was cancelled and will be asked anew"
+        return 409, _problem(409, detail, "approval-stale", current_view(conn, row, datetime.now(UTC))), True
+    authorize(principal, row, plan, voter, body)
     vote = conn.execute(
-        # one vote per person and request: the partial unique index decides.
-        # The count beside it sees the votes before this one.
-        "WITH vote AS (INSERT INTO public.approval_events (approval_id, event, actor, actor_sub, actor_role, source, "
-        "reason, digest, webhook_id) VALUES (%(id)s, %(decision)s, %(actor)s, %(sub)s, %(role)s, %(source)s, "
-        "%(reason)s, %(digest)s, %(webhook)s) "
-        "ON CONFLICT (approval_id, actor) WHERE event IN ('approve', 'deny') DO NOTHING RETURNING id) "
-        "SELECT (SELECT id FROM vote) AS id, (SELECT count(DISTINCT actor) FROM public.approval_events "
-        "WHERE approval_id = %(id)s AND event = 'approve') AS earlier_approvals",
+        VOTE,
         {
             "id": row["id"],
             "decision": body.decision,
-            "actor": actor,
-            "sub": actor_sub,
+            "actor": voter.name,
+            "person": voter.person_id,
             "role": principal.role,
             "source": source,
+            "claim": (client or "")[:40] or None if source != "webhook" else None,
             "reason": body.reason,
             "digest": row["digest"],
             "webhook": principal.claims.get("webhook_id"),
+            "expires": row["expires_at"],
         },
     ).fetchone()
+    now = vote["now"]
+    if vote["overdue"]:
+        expire(conn, row, noticed_by=voter.name, source=source, details={"late_decision": body.decision})
+        view = current_view(conn, row, now)
+        return 410, _problem(410, "this approval expired; it counts as a denial", "approval-expired", view), True
     if vote["id"] is None:
-        raise Problem(409, f"{actor} has already decided on this approval", type="approval-already-voted")
+        if vote["voted_before"]:
+            raise Problem(409, f"{voter.name} has already decided on this approval", type="approval-already-voted")
+        if vote["delivery_used"]:
+            raise Problem(
+                409, "this webhook delivery (webhook-id) has already decided an approval", type="delivery-reused"
+            )
+        raise Problem(409, "a concurrent decision got in the way; retry", type="retry", headers={"Retry-After": "1"})
     if body.decision == "deny":
-        finish(conn, row, "denied", body.reason or "", actor)
-        refuse(conn, row, "denied", body.reason or "", actor)
+        finish(conn, row, "denied", body.reason or "", voter.name)
+        refuse(conn, row, "denied", body.reason or "", voter.name)
     else:
         votes = vote["earlier_approvals"] + 1
         if votes >= row["required_approvals"]:
-            finish(conn, row, "approved", body.reason, actor)
-            grant(conn, row, plan, actor)
+            finish(conn, row, "approved", body.reason, voter.name)
+            grant(conn, row, plan, voter.name)
         else:
             events.emit(
                 conn,
@@ -105,7 +113,7 @@ def decide(
                 {
                     "approval_id": str(row["id"]),
                     "decision": "approve",
-                    "by": actor,
+                    "by": voter.name,
                     "status": "pending",
                     "approvals": votes,
                     "required": row["required_approvals"],
@@ -117,13 +125,20 @@ def decide(
     # one plan queue there.
     audit.record(
         conn,
-        actor=principal if principal.source != "webhook" else actor,
+        actor=principal if source != "webhook" else voter.name,
         action=f"approval.{body.decision}",
         plan_id=row["plan_id"],
         step_id=row["step_id"],
         backlog_item_ids=[step["backlog_item_id"]] if step else (),
         pack_ids=[step["pack_id"]] if step else (),
-        details={"approval_id": str(row["id"]), "reason": body.reason, "source": source, "digest": row["digest"]},
+        details={
+            "approval_id": str(row["id"]),
+            "reason": body.reason,
+            "source": source,
+            "client_claim": client if source != "webhook" else None,
+            "person_id": voter.person_id,
+            "digest": row["digest"],
+        },
         snapshot=True,
     )
     return 200, view, True

@@ -19,13 +19,13 @@ def expire(
     say who found it overdue: the cron tick, the executor, a late decision."""
     reason = f"nobody decided before {approval['expires_at'].isoformat()}"
     updated = conn.execute(
-        "UPDATE public.approvals SET status = 'expired', decided_at = now(), decision_reason = %s "
+        "UPDATE public.approvals SET status = 'expired', decided_at = clock_timestamp(), decision_reason = %s "
         "WHERE id = %s AND status = 'pending' RETURNING id",
         (reason, approval["id"]),
     ).fetchone()
     if updated is None:
         return
-    append_history(conn, approval["id"], "expired", "system", None, None, source, reason, approval["digest"])
+    append_history(conn, approval["id"], "expired", "system", source, reason, approval["digest"])
     events.emit(conn, "approval.expired", approval["plan_id"], {"approval_id": str(approval["id"]), "reason": reason})
     refuse(conn, approval, "expired", reason, "system")
     audit.record(

@@ -47,17 +47,16 @@ def append_history(
     approval_id: Any,
     event: str,
     actor: str,
-    actor_sub: str | None,
-    actor_role: str | None,
     source: str,
     reason: str | None,
     current_digest: str,
-    webhook_id: str | None = None,
 ) -> None:
+    """A request, expiry or cancellation in the history; votes are written by
+    deciding's own statement (with the person, under the one-vote index)."""
     conn.execute(
-        "INSERT INTO public.approval_events (approval_id, event, actor, actor_sub, actor_role, source, reason, digest, "
-        "webhook_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (approval_id, event, actor, actor_sub, actor_role, source, reason, current_digest, webhook_id),
+        "INSERT INTO public.approval_events (approval_id, event, actor, source, reason, digest, occurred_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp())",
+        (approval_id, event, actor, source, reason, current_digest),
     )
 
 
@@ -65,9 +64,10 @@ def append_history(
 # (as JSON, for the digest and the audit entry), in one statement.
 LOCK_WITH_TARGET = f"""
 SELECT {APPROVAL_COLUMNS},
-  (SELECT row_to_json(p) FROM (SELECT id, version, status, input_fingerprint, policy_version
-                                 FROM public.plans WHERE id = a.plan_id) p) AS target_plan,
+  (SELECT row_to_json(p) FROM (SELECT id, version, status, input_fingerprint, policy_version, created_by_sub,
+                                      executed_by_sub FROM public.plans WHERE id = a.plan_id) p) AS target_plan,
   (SELECT row_to_json(s) FROM (SELECT id, backlog_item_id, pack_id, tool_id, inputs, idempotency_token,
-                                      approval_round FROM public.plan_steps WHERE id = a.step_id) s) AS target_step
+                                      approval_round, rollback FROM public.plan_steps WHERE id = a.step_id) s)
+    AS target_step
   FROM public.approvals a WHERE a.id = %s FOR UPDATE OF a
 """  # noqa: S608 - constants only

@@ -26,7 +26,8 @@ class Artifact(BaseModel):
 class HistoryEntry(BaseModel):
     event: str
     actor: str
-    source: str
+    source: str = Field(description="where it verifiably came from: api, webhook, cron or system")
+    client_claim: str | None = Field(default=None, description="what the client said it was (unverified)")
     reason: str | None
     occurred_at: datetime
 
@@ -67,7 +68,7 @@ CONTEXT_COLUMNS = """
   (SELECT row_to_json(s) FROM (SELECT id, item_key, title, status, stage FROM public.plan_steps
                                 WHERE id = a.step_id) s) AS step,
   (SELECT coalesce(json_agg(h ORDER BY h.id), '[]'::json) FROM (
-       SELECT id, event, actor, source, reason, occurred_at FROM public.approval_events
+       SELECT id, event, actor, source, client_claim, reason, occurred_at FROM public.approval_events
         WHERE approval_id = a.id) h) AS history
 """
 

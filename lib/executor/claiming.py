@@ -17,6 +17,7 @@ from typing import Any
 from lib import settings
 from lib.approvals import asking
 from lib.data import db
+from lib.executor import kill_switch
 from lib.executor.store import STEP_COLUMNS, audit_step, load_plan, load_tools
 from lib.planner.models import Tool
 from lib.plans import status as plan_status
@@ -48,6 +49,9 @@ def claim(plan_id: Any, in_flight: int, tools: dict[str, Tool] | None = None) ->
         if plan["status"] == "approved":
             plan_status.change(conn, plan["id"], "executing", None, "plan.executing")
             plan["status"] = "executing"
+        elif plan["status_reason"] == kill_switch.HELD:  # the switch is back on: the plan moves again
+            conn.execute("UPDATE public.plans SET status_reason = NULL WHERE id = %s", (plan_id,))
+            plan["status_reason"] = None
         # a paused plan is looked at too: an approval may have come in, or a
         # stale request been cancelled and need asking anew; but not while
         # the plan itself waits for its approval (verdict warn)

@@ -19,13 +19,21 @@ from lib.trail import audit, events
 
 def record(plan_id: Any, run: StepRun) -> str:
     """Write a step's result; returns 'succeeded', 'failed', 'waiting', 'denied',
-    'lost', or 'undo' (it succeeded, but the plan has been rolling back since
-    it started, by an admin's order or rollback_on_failure: the caller undoes
-    it)."""
+    'held' (the kill switch kept the tool from running), 'lost', or 'undo' (it
+    succeeded, but the plan has been rolling back since it started, by an
+    admin's order or rollback_on_failure: the caller undoes it)."""
     step = run.step
     with db.transaction() as conn:
         plan = load_plan(conn, plan_id, lock=True)
         assert plan is not None
+        if run.held:  # back to waiting, as if never claimed: the attempt did not happen
+            updated = conn.execute(
+                "UPDATE public.plan_steps SET status = 'pending', attempts = greatest(attempts - 1, 0), "
+                "lease_until = NULL, leased_by = NULL, updated_at = now() "
+                "WHERE id = %s AND leased_by = %s AND status = 'running' RETURNING id",
+                (step["id"], WORKER),
+            ).fetchone()
+            return "lost" if updated is None else "held"
         if run.waiting or run.denied:
             status = "awaiting_approval" if run.waiting else "denied"
             updated = conn.execute(
@@ -104,6 +112,11 @@ def settle(plan_id: Any) -> str:
         if counts.get("failed"):
             _finish_failed(conn, plan)
             return "failed"
+        if counts.get("denied"):
+            # a person said no: what depends on the step can never run, and
+            # nothing but an admin's override may carry the plan on
+            _block_denied(conn, plan)
+            return "blocked"
         if counts.get("succeeded", 0) + counts.get("skipped", 0) == total:
             plan_status.change(conn, plan["id"], "completed", None, "plan.completed", {"steps": total})
             audit.record(
@@ -128,6 +141,15 @@ def settle(plan_id: Any) -> str:
                 )
             return "paused"
         return str(plan["status"])
+
+
+def _block_denied(conn: Any, plan: dict[str, Any]) -> None:
+    denied = conn.execute(
+        "SELECT item_key, error FROM public.plan_steps WHERE plan_id = %s AND status = 'denied' ORDER BY stage LIMIT 1",
+        (plan["id"],),
+    ).fetchone()
+    reason = f"step {denied['item_key']} was denied: {denied['error']}"
+    plan_status.change(conn, plan["id"], "blocked", reason, "plan.blocked", {"reason": reason})
 
 
 def _finish_failed(conn: Any, plan: dict[str, Any]) -> None:

@@ -10,8 +10,10 @@ import logging
 import time
 from typing import Any
 
-from lib.approvals import outcomes
+from lib.approvals import asking, outcomes
+from lib.approvals.policy import target
 from lib.data import db
+from lib.executor import kill_switch
 from lib.executor import tools as toolbox
 from lib.executor.claiming import lease_seconds
 from lib.executor.running import step_timeout
@@ -28,6 +30,13 @@ class OutOfTime(Exception):
     """A rollback's time ran out before an undo could finish: it stops where it
     is (the plan stays blocked, rolling back) and the cron tick resumes it,
     rather than calling the plan failed over a timeout of its own making."""
+
+
+class UndoWaits(OutOfTime):
+    """An undo may not run yet: the kill switch is off, or its tool needs an
+    approval nobody has given. The rollback stops where it is, as out of
+    time, and the tick resumes it (a refused approval ends the rolling back:
+    the plan then waits for an admin)."""
 
 
 def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
@@ -109,6 +118,10 @@ def _undo_step(
     error = None
     if undo.get("action") == "run_tool":
         tool = tools.get(undo.get("tool_id", step["tool_id"]))
+        if not kill_switch.execution_on():
+            raise UndoWaits(f"{kill_switch.FLAG} is off")
+        if tool is not None and tool.approval_policy is not None and not _undo_approved(plan, step, tool):
+            raise UndoWaits(f"the undo of {step['item_key']} waits for an approval")
         try:
             if tool is None:
                 raise toolbox.ToolFailed(f"rollback tool {undo.get('tool_id')} is not in the registry")
@@ -158,6 +171,23 @@ def _undo_step(
         # the rollback's heartbeat: the tick resumes one that stopped beating
         conn.execute("UPDATE public.plans SET updated_at = now() WHERE id = %s", (plan["id"],))
     return None
+
+
+def _undo_approved(plan: dict[str, Any], step: dict[str, Any], tool: Tool) -> bool:
+    """May this undo call a tool that needs approval? Yes when the step's own
+    approval covered it (a step's digest includes the undo it would make);
+    else the undo is asked for on its own, and waits for people."""
+    assert tool.approval_policy is not None
+    with db.transaction() as conn:
+        token, digest = target(plan, step)
+        covered = conn.execute(
+            "SELECT 1 FROM public.approvals WHERE idempotency_token = %s AND digest = %s AND status = 'approved'",
+            (token, digest),
+        ).fetchone()
+        if covered is not None:
+            return True
+        state, _ = asking.check(conn, plan, step, tool, tool.approval_policy, kind="rollback")
+    return state == "approved"
 
 
 def stalled_rollbacks(conn: Any, limit: int = 5) -> list[dict[str, Any]]:

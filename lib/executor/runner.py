@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.data import db
+from lib.executor import kill_switch
 from lib.executor.claiming import claim
 from lib.executor.recording import record, settle
 from lib.executor.rollback import roll_back, undo_deadline, undo_late
@@ -38,11 +39,14 @@ def advance(plan_id: Any, budget_seconds: float) -> Outcome:
     deadline = time.monotonic() + budget_seconds
     outcome = Outcome(plan_id=str(plan_id), status="")
     in_flight: dict[Future[StepRun], dict[str, Any]] = {}
-    failed = False
+    failed = held = False
     tools: dict[str, Tool] | None = None
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="nofx-step") as pool:
         while True:
-            if not failed and time.monotonic() < deadline:
+            if not (failed or held) and time.monotonic() < deadline and not kill_switch.execution_on():
+                kill_switch.hold(plan_id)  # nothing new starts; what runs finishes
+                held = True
+            if not (failed or held) and time.monotonic() < deadline:
                 batch = claim(plan_id, len(in_flight), tools)
                 tools = batch.tools
                 for step in batch.steps:
@@ -66,6 +70,9 @@ def advance(plan_id: Any, budget_seconds: float) -> Outcome:
                 elif state == "failed":
                     outcome.failed += 1
                     failed = True
+                elif state == "held":
+                    kill_switch.hold(plan_id)
+                    held = True
                 elif state == "waiting" and run.waiting:
                     outcome.waiting_for.append(run.waiting)
             if time.monotonic() >= deadline and not in_flight:

@@ -12,6 +12,7 @@ from typing import Any
 from lib import settings
 from lib.approvals import asking
 from lib.data import db
+from lib.executor import kill_switch
 from lib.executor import tools as toolbox
 from lib.planner.models import Tool
 
@@ -28,6 +29,7 @@ class StepRun:
     error: str | None = None
     waiting: str | None = None  # approval id, when the step must wait after all
     denied: str | None = None
+    held: bool = False  # the kill switch was off: the tool was not called, the step waits
     duration_ms: int = 0
 
 
@@ -55,6 +57,9 @@ def run_step(plan: dict[str, Any], step: dict[str, Any], tool: Tool | None) -> S
         deadline=started + step_timeout(),
         transaction=db.transaction,
     )
+    if not kill_switch.execution_on():  # switched off since the step was claimed
+        run.held = True
+        return run
     try:
         run.result = function(call)
     except asking.ApprovalPending as pending:

@@ -32,6 +32,7 @@ class GateContext(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     tools: dict[str, Tool] = Field(default_factory=dict)
+    tool_errors: dict[str, str] = Field(default_factory=dict, description="tool rows refused, and why")
     stats: dict[str, ToolStats] = Field(default_factory=dict)
     options: PlanOptions = Field(default_factory=PlanOptions)
     settings: dict[str, Any] = Field(default_factory=dict, description="gates.* keys from the config table")
@@ -83,6 +84,7 @@ def evaluate_gates(draft: PlanDraft, ctx: GateContext) -> PlanEvaluation:
                 max_depth=int(ctx.setting("gates.structural.max_depth")),
                 max_width=int(ctx.setting("gates.structural.max_width")),
             ),
+            ctx.tool_errors,
         ),
         risk.evaluate(
             draft,

@@ -23,7 +23,9 @@ class StructuralLimits:
     max_width: int = 500
 
 
-def evaluate(draft: PlanDraft, limits: StructuralLimits = StructuralLimits()) -> GateResult:
+def evaluate(
+    draft: PlanDraft, limits: StructuralLimits = StructuralLimits(), tool_errors: Mapping[str, str] | None = None
+) -> GateResult:
     findings: list[Finding] = []
     by_id = {s.id: s for s in draft.steps}
     # item key -> step id, needed only to point cycle and dependency findings at a step
@@ -79,6 +81,17 @@ def evaluate(draft: PlanDraft, limits: StructuralLimits = StructuralLimits()) ->
                 )
             )
     for tool_id in draft.graph.unknown_tools:
+        why = (tool_errors or {}).get(tool_id)
+        if why is not None:  # the row exists, but the code refuses it
+            findings.append(
+                Finding(
+                    code="structural.misconfigured_tool",
+                    severity="block",
+                    message=f"tool {tool_id} is misconfigured: {why}",
+                    remediation=f"fix the tools row of {tool_id} ({why})",
+                )
+            )
+            continue
         findings.append(
             Finding(
                 code="structural.unknown_tool",

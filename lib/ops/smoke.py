@@ -60,14 +60,41 @@ class Smoke:
         if not ok:
             raise SmokeFailed(label + (f": {detail}" if detail else ""))
 
+    def webhook_approver(self) -> str:
+        """The person the signed webhook names: NOFX_SMOKE_APPROVER_EMAIL (on
+        Supabase, a user of the project's auth), else a person this smoke
+        registers (the project's own record of people, where auth.users is absent)."""
+        email = settings.env("NOFX_SMOKE_APPROVER_EMAIL")
+        if email:
+            return email
+        admin = settings.env("NOFX_SMOKE_ADMIN_TOKEN")
+        if admin is None:
+            from lib.web import auth
+
+            try:
+                admin = auth.mint_token("admin", email="smoke-admin@nofx.local", subject=str(uuid.uuid4()))
+            except RuntimeError:
+                raise SmokeFailed("set NOFX_SMOKE_APPROVER_EMAIL, or NOFX_SMOKE_ADMIN_TOKEN to register one") from None
+        email = f"smoke-approver-{uuid.uuid4().hex[:8]}@nofx.local"
+        response = self.http.post(
+            "/api/people", json={"id": str(uuid.uuid4()), "email": email}, headers={"Authorization": f"Bearer {admin}"}
+        )
+        if response.status_code != 201:
+            raise SmokeFailed(f"registering the smoke approver: {response.status_code} {response.text[:300]}")
+        return email
+
     def approve_by_webhook(self, approval_id: str) -> dict[str, Any]:
-        body = json.dumps({"decision": "approve", "approver": "smoke-test@zigtodo", "reason": "smoke test"}).encode()
+        if not hasattr(self, "approver"):
+            self.approver = self.webhook_approver()
+        decision = {"decision": "approve", "approver": self.approver, "approval_id": approval_id, "reason": "smoke"}
+        body = json.dumps(decision).encode()
         headers = webhooks.sign(self.secret, f"msg_{uuid.uuid4().hex}", body)
         response = self.http.post(
             f"/api/approvals/{approval_id}", content=body, headers={**headers, "Content-Type": "application/json"}
         )
         if response.status_code != 200:
-            raise SmokeFailed(f"webhook approval {approval_id}: {response.status_code} {response.text[:300]}")
+            hint = " (set NOFX_SMOKE_APPROVER_EMAIL to a person who may approve)" if response.status_code == 422 else ""
+            raise SmokeFailed(f"webhook approval {approval_id}: {response.status_code} {response.text[:300]}{hint}")
         result: dict[str, Any] = response.json()
         return result
 

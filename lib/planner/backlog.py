@@ -27,7 +27,7 @@ class NewItem(BaseModel):
     tool_id: str = Field(min_length=1, max_length=100)
     inputs: dict[str, Any] = Field(default_factory=dict)
     priority: int = Field(default=3, ge=1, le=5)
-    estimate_minutes: float | None = Field(default=None, ge=0)
+    estimate_minutes: float | None = Field(default=None, ge=0, le=99_999_999.99, description="numeric(10, 2)")
     depends_on: list[str] = Field(default_factory=list, description="keys of items this one waits for")
     tags: list[str] = Field(default_factory=list, max_length=20)
     environment: Literal["development", "staging", "production"] | None = None
@@ -63,6 +63,9 @@ ITEM_COLUMNS = (
     "depends_on",
     "tags",
     "environment",
+    "created_by",
+    "created_by_sub",
+    "updated_by_sub",
 )
 
 
@@ -120,6 +123,9 @@ def create(conn: Any, request: NewItems, principal: Any) -> CreatedItems:
                     uuid_array_literal(ids.get(d) or existing[d] for d in item.depends_on),
                     array_literal(item.tags),
                     item.environment,
+                    principal.name,  # the author may not approve the item's step
+                    principal.subject,
+                    principal.subject,
                 )
             )
     audit.record(

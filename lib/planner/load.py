@@ -10,7 +10,7 @@ import functools
 from typing import Any
 from uuid import UUID
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from lib.data.sqltext import uuid_array_literal
 from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats
@@ -23,12 +23,31 @@ ITEM_COLUMNS = """
 """
 
 
-def load_tools(conn: Any) -> dict[str, Tool]:
+class ToolRegistry(dict[str, Tool]):
+    """The tools that validate, by id; `errors` says why each other row was
+    refused. One bad row (written before the database checked it) is
+    reported on the plans that use it, never fatal to the rest."""
+
+    def __init__(self, tools: dict[str, Tool], errors: dict[str, str]) -> None:
+        super().__init__(tools)
+        self.errors = errors
+
+
+def load_tools(conn: Any) -> ToolRegistry:
     rows = conn.execute(
         "SELECT id, name, kind, category, mutating, sensitive, approval_policy, rollback_template, "
         "cost_model, default_duration_ms, config FROM public.tools"
     ).fetchall()
-    return {r["id"]: Tool.model_validate(r) for r in rows}
+    tools: dict[str, Tool] = {}
+    errors: dict[str, str] = {}
+    for row in rows:
+        try:
+            tools[row["id"]] = Tool.model_validate(row)
+        except ValidationError as exc:
+            errors[row["id"]] = "; ".join(
+                ".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors(include_url=False)
+            )
+    return ToolRegistry(tools, errors)
 
 
 def load_stats(conn: Any) -> dict[str, ToolStats]:
@@ -165,6 +184,7 @@ def gate_context(conn: Any, tools: dict[str, Tool], stats: dict[str, ToolStats],
 
     return GateContext(
         tools=tools,
+        tool_errors=getattr(tools, "errors", {}),
         stats=stats,
         options=options,
         settings=evaluations.load_settings(conn),
@@ -185,7 +205,7 @@ def load_draft(conn: Any, plan_id: UUID | str) -> tuple[dict[str, Any], PlanDraf
     from lib.planner.models import GraphFacts, Totals
 
     plan = conn.execute(
-        "SELECT id, title, status, status_reason, input_fingerprint, options, totals, graph, "
+        "SELECT id, title, status, status_reason, executed_by, input_fingerprint, options, totals, graph, "
         "backlog_item_ids::text[] AS item_ids, "
         "pack_ids FROM public.plans WHERE id = %s FOR UPDATE",
         (plan_id,),

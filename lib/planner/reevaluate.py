@@ -1,9 +1,10 @@
 """Re-evaluate a stored plan after policies, metrics or settings changed.
 
 Writes the next generation of plan_evaluations (history is kept), and moves
-a plan that has not started yet between `ready` and `blocked` to match the
-new verdict. A plan that is executing or finished keeps its status: its
-evaluation is recorded for the record, not acted upon.
+a plan that was never executed between `ready` and `blocked` to match the
+new verdict. A plan whose execution was asked for keeps its status (a denial
+stands until an admin overrides it): its evaluation is recorded for the
+record, not acted upon.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ def reevaluate(conn: Any, plan_id: UUID, principal: Any, reason: str | None) -> 
             (name, evaluate_gates(adopt(draft, stages, options.max_parallel), ctx)) for name, stages in proposals
         ]
         # load_draft locked the plan row: its status cannot change under us.
-        # A plan rolling back is blocked too, but only its rollback moves it.
-        movable = plan["status"] in REEVALUATE_STATUSES and not plan_status.rolling_back(plan)
+        # Only a plan that never started moves: once execution was asked for,
+        # a block is a person's denial or a rollback, which only an admin's
+        # override (or the rollback itself) may lift.
+        movable = plan["status"] in REEVALUATE_STATUSES and plan["executed_by"] is None
+        movable = movable and not plan_status.rolling_back(plan)
         generation = evaluations.record(
             conn, str(plan_id), evaluation, principal.name, model_evaluations=per_model, set_status=movable
         )

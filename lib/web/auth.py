@@ -81,11 +81,13 @@ def verify_token(token: str) -> dict[str, Any]:
         raise _unauthorized(f"malformed token: {exc}") from exc
     key = _signing_key(token, header)
     try:
+        # A user's session names its person (sub); Supabase's service_role
+        # key names nobody (no sub, no aud) and acts as admin
         claims: dict[str, Any] = jwt.decode(
             token,
             key,
             algorithms=[header["alg"]],
-            options={"require": ["exp", "sub"] if header["alg"] == "HS256" else ["exp"], "verify_aud": False},
+            options={"require": ["exp"], "verify_aud": False},
             leeway=LEEWAY_SECONDS,
         )
     except jwt.ExpiredSignatureError as exc:
@@ -94,6 +96,8 @@ def verify_token(token: str) -> dict[str, Any]:
         raise _unauthorized(f"invalid token: {exc}") from exc
     # Supabase's service_role key carries no audience; user sessions must.
     if claims.get("role") != "service_role":
+        if not isinstance(claims.get("sub"), str) or not claims["sub"].strip():
+            raise _unauthorized("invalid token: a user session must name its subject (sub)")
         aud = claims.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]
         if settings.jwt_audience() not in audiences:
@@ -110,7 +114,8 @@ def principal_from_claims(claims: dict[str, Any], source: str = "api") -> Princi
         if role not in RANK:
             role = None
     return Principal(
-        subject=str(claims.get("sub") or claims.get("role") or "unknown"),
+        # the service_role key names no person: it is recorded as service_role
+        subject="service_role" if claims.get("role") == "service_role" else str(claims["sub"]),
         role=role,
         email=claims.get("email"),
         source=source,

@@ -195,6 +195,11 @@ class Endpoint:
     def _run(self, op: Operation, ctx: Context) -> Reply:
         request = ctx.request
         ctx.principal = self._authenticate(op, request)
+        if ctx.principal is not None and ctx.principal.source == "api":
+            from lib.web import people
+
+            principal = ctx.principal  # who signed in is recorded after the answer, costing the caller nothing
+            ctx.after_send.append(lambda: people.remember_after_send(principal))
         if op.flag:
             from lib.ops import flags
 

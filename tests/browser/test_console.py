@@ -61,9 +61,10 @@ def test_an_approver_approves_a_pending_step_and_sees_the_plan_resume(
     expect(page.locator("#plan-status")).to_have_text("completed")
     for key in ("A", "G", "Z"):
         expect(page.locator(f".step[data-item-key='brw1-{key}'] .step-head .badge").first).to_have_text("succeeded")
-    # the decision is recorded as made in the console
+    # the decision is recorded as made through the API, the console's label beside it as a claim
     history = client.get(f"/api/approvals/{pending['id']}", token=tokens["viewer"]).json()["history"]
-    assert history[-1]["event"] == "approve" and history[-1]["source"] == "console"
+    assert history[-1]["event"] == "approve" and history[-1]["source"] == "api"
+    assert history[-1]["client_claim"] == "console"  # what the console says it is: a claim, kept apart
     assert history[-1]["reason"] == "inputs checked"
 
 

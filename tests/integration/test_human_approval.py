@@ -186,19 +186,29 @@ def _signed(body: dict, webhook_id: str, timestamp: float | None = None) -> tupl
 def test_the_signed_zig_todo_webhook(client: Client, tokens, conn) -> None:
     plan_id, pending = paused_plan(client, tokens, conn, "apr8")
     url = f"/api/approvals/{pending['id']}"
-    body = {"decision": "approve", "approver": "carol@zigtodo.example", "reason": "ticket ZT-42"}
+    carol = str(uuid.uuid4())  # Zig Todo's user, registered here by an admin
+    assert (
+        client.post("/api/people", json={"id": carol, "email": "carol@zigtodo.example"}, token=tokens["admin"]).status
+        == 201
+    )
+    body = {
+        "decision": "approve",
+        "approver": "carol@zigtodo.example",
+        "reason": "ticket ZT-42",
+        "approval_id": pending["id"],
+    }
     raw, headers = _signed(body, "msg_bad")
     assert client.post(url, data=raw, headers={**headers, "webhook-signature": "v1,AAAA"}).status == 401
     raw, headers = _signed(body, "msg_stale", timestamp=time.time() - 600)
     stale = client.post(url, data=raw, headers=headers)
     assert stale.status == 401 and "too old" in stale.json()["detail"]
-    raw, headers = _signed({"decision": "approve"}, "msg_anon")
+    raw, headers = _signed({"decision": "approve", "approval_id": pending["id"]}, "msg_anon")
     assert client.post(url, data=raw, headers=headers).status == 422  # who decided must be said
     raw, headers = _signed(body, "msg_good")
     good = client.post(url, data=raw, headers=headers)
     assert good.status == 200 and good.json()["status"] == "approved"
     assert good.json()["history"][-1]["source"] == "webhook"
-    assert good.json()["history"][-1]["actor"] == "zig-todo:carol@zigtodo.example"
+    assert good.json()["history"][-1]["actor"] == "carol@zigtodo.example"
     replay = client.post(url, data=raw, headers=headers)  # the same delivery again
     assert replay.status == 200 and replay.header("idempotent-replayed") == "true"
     assert replay.json() == good.json()

@@ -53,10 +53,16 @@ INSERT INTO approval_events (approval_id, event, actor, source, digest)
 INSERT INTO overrides (plan_id, scope, action, reason, actor, actor_sub)
   VALUES ('{P}', 'plan', 'allow', 'probe', 'p', 'p');
 INSERT INTO nofx_schema_migrations (version, name, checksum) VALUES ('9998', 'probe', 'c');
+INSERT INTO people (id, email, source) VALUES ('rls-probe-person', 'probe@rls.example', 'registered');
 """
 
 # table -> (probe predicate, column to touch, insert statement)
 STATEMENTS: dict[str, tuple[str, str, str]] = {
+    "people": (
+        "id = 'rls-probe-person'",
+        "display_name",
+        "INSERT INTO people (id, email, source) VALUES ('rls-new-person', 'new@rls.example', 'signed_in')",
+    ),
     "config": ("key = 'rls.probe'", "description", "INSERT INTO config (key, value) VALUES ('rls.new', '1')"),
     "idempotency_keys": (
         "scope = 'rls'",

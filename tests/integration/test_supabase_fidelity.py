@@ -128,6 +128,30 @@ def test_migrations_apply_as_the_non_superuser_owner_and_leave_supabase_alone(su
     assert policies >= 1, "0001 adds the viewers' policy on realtime.messages"
 
 
+def test_a_webhook_approver_resolves_through_supabase_auth_users(supabase_url: str) -> None:
+    """Where Supabase's auth.users exists it alone says who an email names (the
+    project's own record is for databases without it)."""
+    migrate.migrate(_as_role(supabase_url, OWNER))
+    kim, gone = str(uuid.uuid4()), str(uuid.uuid4())
+    with psycopg.connect(supabase_url, autocommit=True) as c:
+        c.execute(
+            "INSERT INTO auth.users (id, email, deleted_at) VALUES (%s, 'Kim@Example.com', NULL), "
+            "(%s, 'gone@example.com', now())",
+            (kim, gone),
+        )
+        c.execute(
+            "INSERT INTO public.people (id, email, source) VALUES ('not-in-auth', 'lee@example.com', 'registered')"
+        )
+    with db_connect(_as_role(supabase_url, OWNER)) as c:
+
+        def ids(email: str) -> list[str]:
+            return [r["id"] for r in c.execute("SELECT nofx.people_by_email(%s) AS id", (email,))]
+
+        assert ids("kim@EXAMPLE.com") == [kim]
+        assert ids("gone@example.com") == []  # a deleted user names nobody
+        assert ids("lee@example.com") == []  # auth.users decides here, not the project's record
+
+
 def test_plain_postgres_gets_the_prelude_then_the_migrations(scratch_url: str) -> None:
     with db_connect(scratch_url) as c:
         assert migrate.needs_prelude(c) is True

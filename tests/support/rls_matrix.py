@@ -44,6 +44,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "approval_events": _row(EVERYONE, SERVER, NOBODY, NOBODY),
     "overrides": _row(EVERYONE, SERVER, NOBODY, NOBODY),
     "nofx_schema_migrations": _row(SERVER, SERVER, SERVER, SERVER),
+    # a person reads only their own row (the matrix's rows belong to nobody signed in); admins read all
+    "people": _row(ADMINS, SERVER, SERVER, SERVER),
 }
 APPEND_ONLY = ("events", "audit_log", "approval_events", "overrides")
 TRIGGER_WRITTEN = ("audit_chain_heads",)
