@@ -11,6 +11,7 @@ import http.client
 import json
 import sys
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -80,20 +81,30 @@ def run_against(url: str, host: str, port: int, plans: int, gated: int) -> dict[
     phases: dict[str, Any] = {}
     phases["plan"] = fan_out(CLIENTS, groups, connect, plan)
     phases["execute"] = fan_out(CLIENTS, list(plan_ids), connect, execute)
-    with psycopg.connect(url, row_factory=dict_row) as conn:
-        pending = [
-            str(r["id"])
-            for r in conn.execute("SELECT id FROM approvals WHERE status = 'pending' ORDER BY requested_at")
-        ]
+    # execute answers at once; the workers it dispatched ask for the approvals
+    pending = wait_for(
+        url, "SELECT id FROM approvals WHERE status = 'pending' ORDER BY requested_at", len(plan_ids) * gated
+    )
     phases["approve"] = fan_out(
         CLIENTS,
         pending,
         connect,
         lambda c, aid: post(c, f"/api/approvals/{aid}", {"decision": "approve", "reason": "load"}, approver)[0],
     )
-    # plans resume in the deciding requests; one more execute picks up stragglers
-    fan_out(CLIENTS, list(plan_ids), connect, execute)
+    # each approval dispatched a worker for its plan: wait for them to finish
+    wait_for(url, "SELECT id FROM plans WHERE status = 'completed' AND id = ANY(%s::uuid[])", len(plan_ids), plan_ids)
     return {"phases": phases, "checks": verify(url, plan_ids, plans, gated, len(pending))}
+
+
+def wait_for(url: str, query: str, wanted: int, *params: Any, timeout: float = 120.0) -> list[str]:
+    """The query's ids once it returns `wanted` of them (or when time is up)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
+        while True:
+            ids = [str(r["id"]) for r in conn.execute(query, params or None)]
+            if len(ids) >= wanted or time.monotonic() > deadline:
+                return ids
+            time.sleep(0.05)
 
 
 def verify(url: str, plan_ids: list[str], plans: int, gated: int, approvals: int) -> dict[str, Any]:

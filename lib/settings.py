@@ -93,6 +93,18 @@ def public_url() -> str:
     return (env("NOFX_PUBLIC_URL") or "http://127.0.0.1:3000").rstrip("/")
 
 
+def worker_url() -> str:
+    """Where dispatches reach the worker function: NOFX_WORKER_URL, else on
+    Vercel this deployment's own URL (the same code version), else the public URL."""
+    explicit = env("NOFX_WORKER_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    deployment = env("VERCEL_URL")
+    if deployment:
+        return f"https://{deployment}"
+    return public_url()
+
+
 def flag_cache_seconds() -> float:
     return float(env("NOFX_FLAG_CACHE_SECONDS", "2") or 2)
 

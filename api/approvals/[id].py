@@ -5,11 +5,13 @@ GET /api/approvals/:id: one approval with its history (viewer).
 reason; a signed delivery names the approval (`approval_id`) and the person
 (`approver`, by email) it decides for.
 200 the approval; already decided: 409 with the standing decision; expired:
-410. An approval resumes the paused plan in the same request.
+410. The decision commits and answers; an approval that frees the plan's
+work dispatches a worker after the answer (nobody waits for a tool).
 """
 
 from lib.approvals import deciding, policy, views
-from lib.executor import execution
+from lib.executor import worker
+from lib.web import background
 from lib.web.endpoint import Endpoint, Reply
 from lib.web.problems import CONTENT_TYPE
 
@@ -37,7 +39,8 @@ def decide(ctx):
     )
     if status != 200:
         return Reply(status, body, content_type=CONTENT_TYPE, commit=commit)
-    if body.status == "approved" and body.plan["status"] in ("paused", "executing", "approved"):
-        # the plan was waiting for this: carry it on in this request
-        ctx.after_commit.append(lambda: execution.resume_quietly(body.plan["id"]))
+    if body.status == "approved" and body.plan["status"] in ("paused", "executing", "approved", "blocked"):
+        # the plan (or its rollback) waited for this: a worker carries it on after the answer
+        runner = background.current(ctx)
+        background.after_reply(ctx, lambda: worker.dispatch([body.plan["id"]], "approval", runner))
     return body

@@ -1,6 +1,7 @@
-"""The execute story as the endpoints tell it: start (checks, first
-transition) in one transaction, then advance within the time budget, then
-report the plan's state."""
+"""The execute story as the endpoints tell it: the checks and the first
+transition in the request's transaction, the answer, and then the work: a
+worker dispatched after the reply runs the steps (no request waits for a
+tool)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lib import settings
-from lib.data import db
-from lib.executor import runner, starting
+from lib.executor import starting
+from lib.web.problems import not_found
+
+STEP_LIMIT = 2000
 
 
 class ExecuteRequest(BaseModel):
@@ -33,54 +35,55 @@ class ExecutionState(BaseModel):
     status: str
     status_reason: str | None
     steps: list[StepState] = Field(description="every step's status (at most 2,000; see GET /api/plans/:planId)")
-    ran: int = Field(description="steps this call ran")
+    runnable: list[UUID] = Field(
+        description="steps free to start now: a worker was dispatched for them and runs them after this answer"
+    )
     waiting_for: list[UUID] = Field(description="approvals the plan waits for")
+    dispatched: bool = Field(description="whether a worker was asked to carry the plan on after this answer")
 
 
-def budget_seconds() -> float:
-    """Below the function's maxDuration (vercel.json: 60 s), leaving room for
-    the steps in flight when it runs out (a step times out after 30 s)."""
-    return float(settings.env("NOFX_EXECUTE_BUDGET_SECONDS", "20") or 20)
+# The plan, its steps (the first STEP_LIMIT) with whether each may start now,
+# and the approvals it waits for: one statement.
+STATE = """
+SELECT p.id, p.status, p.status_reason,
+  (SELECT coalesce(json_agg(s ORDER BY s.stage, s.position), '[]'::json) FROM (
+      SELECT s.id, s.item_key, s.stage, s.position, s.status, s.attempts, s.error,
+             s.status IN ('pending', 'approved') AND NOT EXISTS (
+               SELECT 1 FROM public.plan_steps d
+                WHERE d.id = ANY (s.depends_on) AND d.status NOT IN ('succeeded', 'skipped')) AS runnable
+        FROM public.plan_steps s WHERE s.plan_id = p.id ORDER BY s.stage, s.position LIMIT %(limit)s) s) AS steps,
+  ARRAY(SELECT a.id FROM public.approvals a WHERE a.plan_id = p.id AND a.status = 'pending'
+         ORDER BY a.requested_at) AS waiting_for,
+  EXISTS (SELECT 1 FROM public.approvals a
+           WHERE a.plan_id = p.id AND a.kind = 'plan' AND a.status = 'pending') AS plan_approval_pending
+  FROM public.plans p WHERE p.id = %(plan)s
+"""
 
 
-def state(plan_id: Any, ran: int = 0) -> ExecutionState:
-    with db.transaction() as conn:
-        plan = conn.execute("SELECT id, status, status_reason FROM public.plans WHERE id = %s", (plan_id,)).fetchone()
-        steps = conn.execute(
-            "SELECT id, item_key, stage, status, attempts, error FROM public.plan_steps WHERE plan_id = %s "
-            "ORDER BY stage, position LIMIT 2000",
-            (plan_id,),
-        ).fetchall()
-        waiting = conn.execute(
-            "SELECT id FROM public.approvals WHERE plan_id = %s AND status = 'pending' ORDER BY requested_at",
-            (plan_id,),
-        ).fetchall()
-    if plan is None:
-        from lib.web.problems import not_found
-
+def state(conn: Any, plan_id: Any, dispatched: bool) -> ExecutionState:
+    row = conn.execute(STATE, {"plan": plan_id, "limit": STEP_LIMIT}).fetchone()
+    if row is None:
         raise not_found("plan", plan_id)
+    steps = row["steps"]
+    # a plan waiting for its own approval (verdict warn) starts no step yet
+    may_run = row["status"] in ("approved", "executing", "paused") and not row["plan_approval_pending"]
     return ExecutionState(
-        plan_id=plan["id"],
-        status=plan["status"],
-        status_reason=plan["status_reason"],
-        steps=[StepState(**s) for s in steps],
-        ran=ran,
-        waiting_for=[w["id"] for w in waiting],
+        plan_id=row["id"],
+        status=row["status"],
+        status_reason=row["status_reason"],
+        steps=[StepState.model_validate(s) for s in steps],
+        runnable=[s["id"] for s in steps if s["runnable"]] if may_run else [],
+        waiting_for=row["waiting_for"],
+        dispatched=dispatched,
     )
 
 
-def execute(plan_id: UUID, principal: Any) -> ExecutionState:
-    with db.transaction() as conn:
-        starting.start(conn, plan_id, principal)
-    outcome = runner.advance(plan_id, budget_seconds())
-    return state(plan_id, outcome.ran)
-
-
-def resume_quietly(plan_id: Any) -> None:
-    """After an approval: carry the plan on if it can run now (the tick retries)."""
-    import logging
-
-    try:
-        runner.advance(plan_id, budget_seconds())
-    except Exception:
-        logging.getLogger("nofx.execution").warning("resuming plan %s failed", plan_id, exc_info=True)
+def execute(conn: Any, plan_id: UUID, principal: Any) -> tuple[ExecutionState, bool]:
+    """Start (or resume) the plan in the request's transaction; returns the
+    state to answer with, and whether a worker should carry it on."""
+    starting.start(conn, plan_id, principal)
+    view = state(conn, plan_id, dispatched=False)
+    # a worker looks whenever the plan may move: runnable steps, or a step
+    # whose request was withdrawn and must be asked anew
+    view.dispatched = view.status in ("approved", "executing", "paused")
+    return view, view.dispatched

@@ -42,7 +42,9 @@ class UndoWaits(OutOfTime):
 def roll_back(plan_id: Any, actor: Any, reason: str, deadline: float) -> str:
     """Undo the succeeded steps, last first; the plan ends rolled_back (or
     failed, saying where, if an undo fails). Out of time, it returns
-    'blocked' with the rest left to the cron tick."""
+    'blocked' (the worker dispatches its next run); an undo that must wait
+    returns 'waiting' (a decision, the switch or the tick resumes it). The
+    plan stays blocked, rolling back, in both."""
     with db.transaction() as conn:
         plan = load_plan(conn, plan_id, lock=True)
         assert plan is not None
@@ -84,13 +86,16 @@ def _undo_each(
     plan: dict[str, Any], steps: list[dict[str, Any]], tools: dict[str, Tool], actor: Any, reason: str, deadline: float
 ) -> str | None:
     """Undo these steps in order. Returns None when all are undone, 'failed'
-    when an undo failed (the plan says where), 'blocked' when time ran out."""
+    when an undo failed (the plan says where), 'blocked' when time ran out,
+    'waiting' when an undo waits (for an approval, or the kill switch)."""
     try:
         for step in steps:
             if time.monotonic() >= deadline:
                 return "blocked"
             if _undo_step(plan, step, tools, actor, reason, deadline) is not None:
                 return "failed"
+    except UndoWaits:
+        return "waiting"
     except OutOfTime:  # an undo's call ran out of the time left
         return "blocked"
     return None

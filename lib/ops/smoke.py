@@ -83,6 +83,20 @@ class Smoke:
             raise SmokeFailed(f"registering the smoke approver: {response.status_code} {response.text[:300]}")
         return email
 
+    def wait_until(self, plan_id: str, statuses: tuple[str, ...]) -> dict[str, Any]:
+        """The plan once its status is one of `statuses` (workers move it after the answers)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            plan: dict[str, Any] = self.call("GET", f"/api/plans/{plan_id}?limit=1", (200,))["plan"]
+            waiting_for_approval = plan["status"] == "paused" and "paused" in statuses
+            if plan["status"] in statuses and (plan["status"] != "paused" or waiting_for_approval):
+                pending = self.call("GET", f"/api/approvals?plan_id={plan_id}", (200,))["approvals"]
+                if plan["status"] != "paused" or pending:
+                    return plan
+            if time.monotonic() > deadline:
+                raise SmokeFailed(f"plan still {plan['status']} after {self.timeout:.0f} s")
+            time.sleep(0.2)
+
     def approve_by_webhook(self, approval_id: str) -> dict[str, Any]:
         if not hasattr(self, "approver"):
             self.approver = self.webhook_approver()
@@ -155,13 +169,12 @@ class Smoke:
             ", ".join(f"{k} {v['verdict']}" for k, v in gates["gates"].items()),
         )
 
-        state = self.call("POST", "/api/auto-planner/execute", (202,), json={"plan_id": plan_id})
-        self.check("execute pauses for approval", state["status"] == "paused", state["status_reason"] or "")
-        deadline = time.monotonic() + self.timeout
+        started = self.call("POST", "/api/auto-planner/execute", (202,), json={"plan_id": plan_id})
+        self.check("execute answers at once", started["dispatched"], f"{started['status']}, a worker dispatched")
+        state = self.wait_until(plan_id, ("paused",))
+        self.check("the worker pauses the plan for approval", state["status"] == "paused", state["status_reason"] or "")
         approved = 0
         while state["status"] not in ("completed", "failed", "rolled_back", "blocked", "cancelled"):
-            if time.monotonic() > deadline:
-                raise SmokeFailed(f"plan still {state['status']} after {self.timeout:.0f} s")
             pending = self.call("GET", f"/api/approvals?plan_id={plan_id}", (200,))["approvals"]
             for approval in pending:
                 decided = self.approve_by_webhook(approval["id"])
@@ -171,11 +184,10 @@ class Smoke:
                     decided["status"] in ("approved", "pending"),
                     decided["status"],
                 )
-            answer = self.call("POST", "/api/auto-planner/execute", (202, 409), json={"plan_id": plan_id})
-            if "plan_id" not in answer:  # a 409 problem: it finished (or stopped) in the meantime
-                answer = self.call("GET", f"/api/plans/{plan_id}", (200,))["plan"]
-            state = answer
-            time.sleep(0.2 if not pending else 0)
+            # each approval dispatched a worker: wait for it to move the plan on
+            state = self.wait_until(plan_id, ("completed", "failed", "rolled_back", "blocked", "cancelled", "paused"))
+            if state["status"] == "paused" and not pending:
+                time.sleep(0.2)
         self.check("completed", state["status"] == "completed", f"after {approved} approval(s)")
 
         trail = self.call("GET", f"/api/audit/{plan_id}", (200,))

@@ -133,6 +133,18 @@ def authenticate(authorization: str | None) -> Principal:
     return principal
 
 
+def server_principal(authorization: str | None, secret_name: str) -> Principal:
+    """A call from our own servers (the tick, dispatched workers): a bearer
+    secret from the environment, never a user's token."""
+    import hmac
+
+    secret = settings.secret(secret_name)
+    expected = f"Bearer {secret}" if secret else None
+    if not expected or not authorization or not hmac.compare_digest(authorization.encode(), expected.encode()):
+        raise _unauthorized(f"this endpoint needs Authorization: Bearer ${secret_name}")
+    return Principal(subject=f"server:{secret_name}", role=None, source="server")
+
+
 def require_role(principal: Principal, minimum: str) -> None:
     if principal.role is None:
         raise Problem(403, "token carries no app_metadata.nofx_role", type="forbidden")

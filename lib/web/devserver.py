@@ -36,10 +36,13 @@ def _problem(start_response: StartResponse, status: int, detail: str) -> list[by
 class DevServer:
     """A WSGI application that dispatches like Vercel's router."""
 
-    def __init__(self, api_dir: Path = routes.API_DIR, public_dir: Path = PUBLIC_DIR) -> None:
+    def __init__(self, api_dir: Path = routes.API_DIR, public_dir: Path = PUBLIC_DIR, background: Any = None) -> None:
         self.routes = routes.discover(api_dir)
         self.public_dir = public_dir.resolve()
         self.extra: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {}
+        # where work after the reply runs (lib/web/background.py): threads
+        # apart from the request threads, as Vercel runs other invocations
+        self.background = background
 
     def mount(self, prefix: str, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> None:
         """Serve another WSGI app under a path prefix (the local storage backend)."""
@@ -66,6 +69,10 @@ class DevServer:
             )
 
     def _dispatch(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
+        if self.background is not None:
+            from lib.web.background import ENVIRON_KEY
+
+            environ[ENVIRON_KEY] = self.background
         for prefix, app in self.extra.items():
             if path.startswith(prefix):
                 return app(environ, start_response)
@@ -101,8 +108,8 @@ class DevServer:
         return [body] if environ.get("REQUEST_METHOD") == "GET" else [b""]
 
 
-def build_app() -> DevServer:
-    server = DevServer()
+def build_app(background: Any = None) -> DevServer:
+    server = DevServer(background=background)
     from lib.data import storage
 
     server.mount(storage.LOCAL_PREFIX, storage.local_app)
@@ -113,7 +120,11 @@ def serve(host: str = "127.0.0.1", port: int = 3000, threads: int = 16) -> None:
     from waitress import serve as waitress_serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    app = build_app()
+    from lib.web.background import Background
+
+    workers = Background(int(settings.env("NOFX_DEV_WORKERS", "16") or 16))
+    app = build_app(background=workers)
+    start_tick_timer(workers)
     log.info("serving %d functions on http://%s:%d", len(app.routes), host, port)
     waitress_serve(
         app,
@@ -125,6 +136,28 @@ def serve(host: str = "127.0.0.1", port: int = 3000, threads: int = 16) -> None:
         connection_limit=256,
         backlog=256,
     )
+
+
+def start_tick_timer(workers: Any) -> Any:
+    """The same schedule as production: the tick every NOFX_TICK_INTERVAL_SECONDS
+    (60), its dispatches run by the dev server's workers."""
+    import threading
+
+    interval = float(settings.env("NOFX_TICK_INTERVAL_SECONDS", "60") or 60)
+    stop = threading.Event()
+
+    def loop() -> None:
+        from lib.ops import cron
+
+        while not stop.wait(interval):
+            try:
+                report = cron.tick(lambda work: workers.submit(lambda: work(workers)))
+                log.info("tick: %s", report.model_dump())
+            except Exception:
+                log.warning("the tick failed; the next one retries", exc_info=True)
+
+    threading.Thread(target=loop, name="nofx-tick", daemon=True).start()
+    return stop
 
 
 def routes_table() -> list[str]:

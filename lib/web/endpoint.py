@@ -69,6 +69,7 @@ class Endpoint:
         flag: str | None = None,
         idempotency: Idempotency | None = None,
         webhook_secret_env: str | None = None,
+        server_secret_env: str | None = None,
         max_body: int | None = None,
         problems: Iterable[int] = (),
         public: bool = False,
@@ -91,6 +92,7 @@ class Endpoint:
                 flag=flag,
                 idempotency=idempotency or ("atomic" if method == "POST" else "none"),
                 webhook_secret_env=webhook_secret_env,
+                server_secret_env=server_secret_env,
                 max_body=max_body,
                 problems=tuple(problems),
                 public=public,
@@ -223,6 +225,10 @@ class Endpoint:
         return Reply(op.status, result)
 
     def _authenticate(self, op: Operation, request: Request) -> Any:
+        if op.server_secret_env:
+            from lib.web import auth
+
+            return auth.server_principal(request.header("authorization"), op.server_secret_env)
         if op.public and op.role is None:
             return None
         if op.webhook_secret_env and request.header("webhook-signature"):

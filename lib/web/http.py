@@ -201,6 +201,7 @@ class Operation:
     flag: str | None
     idempotency: Idempotency
     webhook_secret_env: str | None
+    server_secret_env: str | None
     max_body: int | None
     problems: tuple[int, ...]
     public: bool

@@ -177,7 +177,10 @@ def _operation(
         "parameters": parameters,
         "responses": responses,
     }
-    if op.role is not None:
+    if op.server_secret_env:
+        operation["description"] = f"Our own servers only: `Authorization: Bearer ${op.server_secret_env}`."
+        operation["security"] = [{"bearerAuth": []}]
+    elif op.role is not None:
         operation["description"] = f"Needs role `{op.role}` or above." + (
             f" Switched by `{op.flag}`." if op.flag else ""
         )

@@ -29,7 +29,8 @@ EMAIL = r"^[^@\s]{1,200}@[^@\s]{1,200}$"
 SEEN_TTL = 600.0
 
 _seen_lock = threading.Lock()
-_seen: dict[tuple[str, str | None], float] = {}
+# (database, person) -> (the email last recorded, when)
+_seen: dict[tuple[str, str], tuple[str | None, float]] = {}
 
 
 class Person(BaseModel):
@@ -97,14 +98,15 @@ def remember_after_send(principal: Any) -> None:
     SEEN_TTL on this instance; a failure costs nothing but the record."""
     if not is_person(principal):
         return
-    key = (principal.subject, principal.email)
-    now = time.monotonic()
-    with _seen_lock:
-        if now - _seen.get(key, -SEEN_TTL) < SEEN_TTL:
-            return
-        _seen[key] = now
     from lib.data import db
 
+    key = (db.resolve_url(), principal.subject)
+    now = time.monotonic()
+    with _seen_lock:
+        email, when = _seen.get(key, (None, -SEEN_TTL))
+        if email == principal.email and now - when < SEEN_TTL:
+            return  # recorded a moment ago, with this email
+        _seen[key] = (principal.email, now)
     try:
         with db.transaction() as conn:
             remember(conn, principal)

@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from lib import settings
-from tests.support.plans import builtin_tool, make_plan
+from tests.support.plans import builtin_tool, make_plan, run_plan
 from tests.support.wsgi_client import Client
 
 SCREENSHOTS = settings.ROOT / "test-artifacts" / "screenshots"
@@ -34,8 +34,7 @@ def paused_plan(client: Client, tokens: dict[str, str], conn: Any, prefix: str) 
         client, tokens["planner"], conn, prefix, {"A": [], "G": ["A"], "Z": ["G"]}, tools={"G": f"gate.{prefix}"}
     )
     plan_id = body["plan"]["id"]
-    r = client.post("/api/auto-planner/execute", json={"plan_id": plan_id}, token=tokens["planner"])
-    assert r.status == 202 and r.json()["status"] == "paused", r.text
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "paused"
     (pending,) = client.get(f"/api/approvals?plan_id={plan_id}", token=tokens["viewer"]).json()["approvals"]
     return plan_id, pending
 

@@ -186,8 +186,8 @@ def test_a_plan_page_shows_the_graph_and_gates_and_runs_execute_and_override(
     expect(refusal).to_contain_text("FEATURE_PLANNER_EXECUTE is switched off")  # the API's detail
     features("FEATURE_PLANNER_EXECUTE", True)
     page.get_by_role("button", name="Execute").click()
-    expect(page.locator("#execute-result")).to_contain_text("the plan is now paused")
-    expect(page.locator("#plan-status")).to_have_text("paused")
+    expect(page.locator("#execute-result")).to_contain_text("Execution started")  # the answer comes first
+    expect(page.locator("#plan-status")).to_have_text("paused")  # then the worker's progress, followed live
     expect(gate_step.locator(".badge").first).to_have_text("awaiting approval")
 
     # an override needs a reason: refused in the page, then recorded

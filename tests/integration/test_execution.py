@@ -9,10 +9,16 @@ import time
 
 from lib.executor import recording, runner, running
 from tests.support.events import event_types
-from tests.support.plans import builtin_tool, make_plan, steps_by_key, webhook_tool
+from tests.support.plans import builtin_tool, make_plan, run_plan, steps_by_key, webhook_tool
 from tests.support.wsgi_client import Client
 
 EXECUTE = "/api/auto-planner/execute"
+
+
+def after_execute(client: Client, tokens, plan_id: str) -> dict:
+    """Execute, then the plan and its steps as the worker left them."""
+    run_plan(client, tokens["planner"], plan_id)
+    return client.get(f"/api/plans/{plan_id}", token=tokens["viewer"]).json()
 
 
 def execute(client: Client, token: str, plan_id: str):
@@ -24,9 +30,9 @@ def test_steps_run_in_dependency_order_through_the_webhook(client: Client, token
     body = make_plan(
         client, tokens["planner"], conn, "exo", {"A": [], "B": ["A"], "C": ["A"], "D": ["B", "C"]}, tool="hook.order"
     )
-    r = execute(client, tokens["planner"], body["plan"]["id"])
-    assert r.status == 202 and r.json()["status"] == "completed"
-    assert {s["status"] for s in r.json()["steps"]} == {"succeeded"}
+    r = after_execute(client, tokens, body["plan"]["id"])
+    assert r["plan"]["status"] == "completed"
+    assert {s["status"] for s in r["steps"]} == {"succeeded"}
     order = [c["body"]["item_key"] for c in tool_server.calls]
     assert order[0] == "exo-A" and order[-1] == "exo-D"
     tokens_sent = {c["body"]["item_key"]: c["key"] for c in tool_server.calls}
@@ -44,8 +50,7 @@ def test_parallelism_is_bounded_by_max_parallel(client: Client, tokens, conn, to
     body = make_plan(
         client, tokens["planner"], conn, "exw", {k: [] for k in "ABCDEF"}, tool="hook.wide", options={"max_parallel": 2}
     )
-    r = execute(client, tokens["planner"], body["plan"]["id"])
-    assert r.json()["status"] == "completed"
+    assert run_plan(client, tokens["planner"], body["plan"]["id"])["status"] == "completed"
     assert tool_server.max_in_flight == 2
 
 
@@ -53,15 +58,15 @@ def test_a_failing_step_fails_the_plan(client: Client, tokens, conn, tool_server
     tool_server.statuses = [200, 400]  # the second call is refused (a 4xx is not retried)
     webhook_tool(conn, "hook.fail", tool_server.url, mutating=True, rollback={"inputs": {"undo": "{{inputs.target}}"}})
     body = make_plan(client, tokens["planner"], conn, "exf", {"A": [], "B": ["A"], "C": ["B"]}, tool="hook.fail")
-    r = execute(client, tokens["planner"], body["plan"]["id"])
-    assert r.json()["status"] == "failed"
-    steps = {s["item_key"]: s for s in r.json()["steps"]}
+    r = after_execute(client, tokens, body["plan"]["id"])
+    assert r["plan"]["status"] == "failed"
+    steps = {s["item_key"]: s for s in r["steps"]}
     assert (steps["exf-A"]["status"], steps["exf-B"]["status"], steps["exf-C"]["status"]) == (
         "succeeded",
         "failed",
         "pending",
     )
-    assert "HTTP 400" in steps["exf-B"]["error"] and "failed" in r.json()["status_reason"]
+    assert "HTTP 400" in steps["exf-B"]["error"] and "failed" in r["plan"]["status_reason"]
 
 
 def test_a_failing_step_rolls_back_the_succeeded_ones_in_reverse(client: Client, tokens, conn, tool_server) -> None:
@@ -77,9 +82,9 @@ def test_a_failing_step_rolls_back_the_succeeded_ones_in_reverse(client: Client,
         tools={"X": "fail.rb"},
         options={"rollback_on_failure": True},
     )
-    r = execute(client, tokens["planner"], body["plan"]["id"])
-    assert r.json()["status"] == "rolled_back"
-    steps = {s["item_key"]: s["status"] for s in r.json()["steps"]}
+    r = after_execute(client, tokens, body["plan"]["id"])
+    assert r["plan"]["status"] == "rolled_back"
+    steps = {s["item_key"]: s["status"] for s in r["steps"]}
     assert steps == {"exr-A": "rolled_back", "exr-B": "rolled_back", "exr-X": "failed"}
     undo_calls = [c for c in tool_server.calls if c["key"].endswith("-rollback")]
     assert [c["body"]["inputs"] for c in undo_calls] == [{"undo": "B"}, {"undo": "A"}]  # last first
@@ -171,9 +176,9 @@ def test_a_hanging_webhook_times_out_and_fails_the_step(client: Client, tokens, 
     webhook_tool(conn, "hook.hang", tool_server.url, timeout=0.5, retries=1)
     body = make_plan(client, tokens["planner"], conn, "exh", {"A": []}, tool="hook.hang")
     started = time.monotonic()
-    r = execute(client, tokens["planner"], body["plan"]["id"])
-    assert r.json()["status"] == "failed"
-    assert "ReadTimeout" in r.json()["steps"][0]["error"] or "gave up" in r.json()["steps"][0]["error"]
+    r = after_execute(client, tokens, body["plan"]["id"])
+    assert r["plan"]["status"] == "failed"
+    assert "ReadTimeout" in r["steps"][0]["error"] or "gave up" in r["steps"][0]["error"]
     assert time.monotonic() - started < 3  # two 0.5 s attempts and a short backoff, not the hang
 
 
@@ -190,7 +195,7 @@ def test_execute_checks(client: Client, tokens, conn, features) -> None:
     off = execute(client, tokens["planner"], plan_id)
     assert off.status == 403 and off.json()["type"].endswith("/feature-disabled")
     features("FEATURE_PLANNER_EXECUTE", True)
-    assert execute(client, tokens["planner"], plan_id).json()["status"] == "completed"
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "completed"
     finished = execute(client, tokens["planner"], plan_id)
     assert finished.status == 409 and finished.json()["type"].endswith("/plan-finished")
 

@@ -19,7 +19,7 @@ from lib.executor import claiming, rollback, runner, store
 from lib.planner.models import ApprovalPolicy
 from lib.plans.overrides import OverrideRequest, apply
 from lib.web import auth
-from tests.support.plans import ONE, builtin_tool, make_plan, steps_by_key, webhook_tool
+from tests.support.plans import ONE, builtin_tool, make_plan, run_plan, steps_by_key, webhook_tool
 from tests.support.wsgi_client import Client
 
 EXECUTE = "/api/auto-planner/execute"
@@ -59,11 +59,10 @@ def test_a_warn_plan_runs_nothing_until_its_plan_approval(client: Client, tokens
     plan_id = body["plan"]["id"]
     conn.execute("UPDATE plans SET verdict = 'warn' WHERE id = %s", (plan_id,))
 
-    r = client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"])
-    assert r.status == 202 and r.json()["status"] == "paused"
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "paused"
     assert statuses(client, tokens["viewer"], plan_id) == {"A": "pending", "B": "pending"}
     # neither another execute nor the worker's own loop (as the cron tick runs it) starts a step
-    assert client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"]).json()["status"] == "paused"
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "paused"
     assert runner.advance(plan_id, 5).ran == 0
     assert statuses(client, tokens["viewer"], plan_id) == {"A": "pending", "B": "pending"}
 
@@ -223,13 +222,13 @@ def test_the_cron_tick_finishes_a_rollback_that_stopped_midway(client: Client, t
 
     conn.execute("UPDATE plans SET updated_at = now() - interval '1 hour' WHERE id = %s", (plan_id,))
     r = client.get("/api/cron/tick", headers=cron)
-    assert r.status == 200 and r.json()["rollbacks_resumed"] >= 1
+    assert r.status == 200 and r.json()["rollbacks_dispatched"] >= 1
     assert statuses(client, tokens["viewer"], plan_id) == {"A": "rolled_back", "B": "rolled_back", "C": "rolled_back"}
     plan = conn.execute("SELECT status, status_reason FROM plans WHERE id = %s", (plan_id,)).fetchone()
     assert (plan["status"], plan["status_reason"]) == ("rolled_back", "bad release")
     undo = [c["key"] for c in tool_server.calls if c["key"].endswith("-rollback")]
     assert undo == [token["B"] + "-rollback", token["A"] + "-rollback"]  # the rest, last first; C not again
-    assert client.get("/api/cron/tick", headers=cron).json()["rollbacks_resumed"] == 0
+    assert client.get("/api/cron/tick", headers=cron).json()["rollbacks_dispatched"] == 0
 
 
 def test_a_rollback_out_of_time_stops_where_it_is_and_the_tick_finishes_it(
@@ -253,7 +252,7 @@ def test_a_rollback_out_of_time_stops_where_it_is_and_the_tick_finishes_it(
     tool_server.delay = 0
     conn.execute("UPDATE plans SET updated_at = now() - interval '1 hour' WHERE id = %s", (plan_id,))
     r = client.get("/api/cron/tick", headers={"authorization": f"Bearer {settings.secret('CRON_SECRET')}"})
-    assert r.status == 200 and r.json()["rollbacks_resumed"] >= 1
+    assert r.status == 200 and r.json()["rollbacks_dispatched"] >= 1
     assert statuses(client, tokens["viewer"], plan_id) == {"A": "rolled_back", "B": "rolled_back"}
     assert plan_status(conn, plan_id) == "rolled_back"
 
@@ -306,7 +305,7 @@ def test_a_late_step_whose_undo_runs_out_of_time_is_still_undone(
             assert statuses(client, tokens["viewer"], plan_id)["B"] == "succeeded"
             conn.execute("UPDATE plans SET updated_at = now() - interval '1 hour' WHERE id = %s", (plan_id,))
             cron = {"authorization": f"Bearer {settings.secret('CRON_SECRET')}"}
-            assert client.get("/api/cron/tick", headers=cron).json()["rollbacks_resumed"] >= 1
+            assert client.get("/api/cron/tick", headers=cron).json()["rollbacks_dispatched"] >= 1
 
         assert statuses(client, tokens["viewer"], plan_id) == {"A": "rolled_back", "B": "rolled_back"}
         assert plan_status(conn, plan_id) == "rolled_back"

@@ -22,7 +22,7 @@ from lib.executor.tools import ToolCall, ToolResult
 from lib.planner.models import Tool
 from lib.web import auth, webhooks
 from tests.support.events import event_types
-from tests.support.plans import ONE, builtin_tool, make_plan, steps_by_key
+from tests.support.plans import ONE, builtin_tool, make_plan, run_plan, steps_by_key
 from tests.support.wsgi_client import Client
 
 EXECUTE = "/api/auto-planner/execute"
@@ -40,9 +40,7 @@ def paused_plan(client: Client, tokens, conn, prefix: str, policy: dict = ONE) -
         client, tokens["planner"], conn, prefix, {"A": [], "G": ["A"], "Z": ["G"]}, tools={"G": f"gate.{prefix}"}
     )
     plan_id = body["plan"]["id"]
-    r = client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"])
-    assert r.status == 202, r.text
-    assert r.json()["status"] == "paused"
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "paused"
     (pending,) = client.get(f"/api/approvals?plan_id={plan_id}", token=tokens["viewer"]).json()["approvals"]
     return plan_id, pending
 

@@ -8,11 +8,15 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tests.support.plans import builtin_tool, make_plan, steps_by_key, webhook_tool
+from tests.support.plans import builtin_tool, make_plan, run_plan, steps_by_key, webhook_tool
 from tests.support.wsgi_client import Client
 
 OVERRIDE = "/api/automation/override"
 EXECUTE = "/api/auto-planner/execute"
+
+
+def plan_status(client: Client, tokens, plan_id: str) -> str:
+    return client.get(f"/api/plans/{plan_id}", token=tokens["viewer"]).json()["plan"]["status"]
 
 
 def override(client: Client, token: str, **body):
@@ -32,8 +36,7 @@ def test_allow_lets_a_blocked_plan_run_and_shows_next_to_the_verdict(client: Cli
     assert gates["verdict"] == "block"  # the verdict stands; the override sits beside it
     assert [o["id"] for o in gates["overrides"]] == [record["id"]]
     assert gates["gates"]["structural"]["overrides"][0]["reason"] == "docs change, reviewed by hand"
-    r = client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"])
-    assert r.status == 202 and r.json()["status"] == "completed"
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "completed"
     entry = conn.execute(
         "SELECT actor, snapshot_key, snapshot_digest FROM audit_log WHERE plan_id = %s AND action = 'override.allow'",
         (plan_id,),
@@ -67,7 +70,7 @@ def test_a_gate_override_never_reaches_beyond_its_gate(client: Client, tokens, c
     time.sleep(1.2)  # the compliance override has expired: blocked again
     assert client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"]).status == 409
     override(client, tokens["admin"], plan_id=plan_id, gate="compliance", action="allow", reason="tag on file")
-    assert client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"]).json()["status"] == "completed"
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "completed"
 
 
 def test_skip_and_retry_a_failed_step(client: Client, tokens, conn, tool_server) -> None:
@@ -75,12 +78,12 @@ def test_skip_and_retry_a_failed_step(client: Client, tokens, conn, tool_server)
     webhook_tool(conn, "hook.ovr", tool_server.url)
     body = make_plan(client, tokens["planner"], conn, "ovr", {"A": [], "B": ["A"], "C": ["B"]}, tool="hook.ovr")
     plan_id = body["plan"]["id"]
-    assert client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"]).json()["status"] == "failed"
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "failed"
     b = steps_by_key(client, tokens["viewer"], plan_id)["B"]
     r = override(client, tokens["admin"], plan_id=plan_id, step_id=b["id"], action="retry", reason="flaky upstream")
     assert r.status == 201 and r.json()["scope"] == "step"
-    r = client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"])
-    assert r.json()["status"] == "completed"
+    # the override dispatches a worker after its answer: the plan carries on without an Execute
+    assert plan_status(client, tokens, plan_id) == "completed"
     assert steps_by_key(client, tokens["viewer"], plan_id)["B"]["attempts"] == 2
     # retrying something that did not fail is not applicable
     again = override(client, tokens["admin"], plan_id=plan_id, step_id=b["id"], action="retry", reason="again")
@@ -91,14 +94,13 @@ def test_skip_a_step_lets_the_plan_go_on(client: Client, tokens, conn) -> None:
     builtin_tool(conn, "fail.ovs", "fail")
     body = make_plan(client, tokens["planner"], conn, "ovs", {"A": [], "B": ["A"]}, tools={"A": "fail.ovs"})
     plan_id = body["plan"]["id"]
-    assert client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"]).json()["status"] == "failed"
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "failed"
     a = steps_by_key(client, tokens["viewer"], plan_id)["A"]
     assert (
         override(client, tokens["admin"], plan_id=plan_id, step_id=a["id"], action="skip", reason="done by hand").status
         == 201
     )
-    r = client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"])
-    assert r.json()["status"] == "completed"
+    assert plan_status(client, tokens, plan_id) == "completed"  # carried on by the worker the override dispatched
     steps = steps_by_key(client, tokens["viewer"], plan_id)
     assert (steps["A"]["status"], steps["B"]["status"]) == ("skipped", "succeeded")
 
@@ -115,7 +117,7 @@ def test_retry_a_denied_step_asks_anew(client: Client, tokens, conn) -> None:
     g = steps_by_key(client, tokens["viewer"], plan_id)["G"]
     assert g["status"] == "denied"
     override(client, tokens["admin"], plan_id=plan_id, step_id=g["id"], action="retry", reason="window is open now")
-    assert client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"]).json()["status"] == "paused"
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "paused"
     (second,) = client.get(f"/api/approvals?plan_id={plan_id}", token=tokens["viewer"]).json()["approvals"]
     assert second["id"] != first["id"] and second["digest"] != first["digest"]
 
@@ -139,7 +141,7 @@ def test_rollback_undoes_a_completed_plan(client: Client, tokens, conn, tool_ser
     webhook_tool(conn, "hook.ovb", tool_server.url, mutating=True, rollback={"inputs": {"undo": "{{inputs.target}}"}})
     body = make_plan(client, tokens["planner"], conn, "ovb", {"A": [], "B": ["A"]}, tool="hook.ovb")
     plan_id = body["plan"]["id"]
-    assert client.post(EXECUTE, json={"plan_id": plan_id}, token=tokens["planner"]).json()["status"] == "completed"
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "completed"
     r = override(client, tokens["admin"], plan_id=plan_id, action="rollback", reason="bad release")
     assert r.status == 201
     plan = client.get(f"/api/plans/{plan_id}", token=tokens["viewer"]).json()

@@ -13,7 +13,8 @@ def test_the_smoke_story_passes_against_the_local_server(live_server, conn) -> N
     lines: list[str] = []
     plan_id = smoke.Smoke(live_server, say=lines.append).run()
     assert plan_id
-    assert any(line.startswith("ok   execute pauses for approval") for line in lines)
+    assert any(line.startswith("ok   execute answers at once") for line in lines)
+    assert any(line.startswith("ok   the worker pauses the plan for approval") for line in lines)
     assert any("through the signed webhook" in line for line in lines)
     assert lines[-2].startswith("ok   audit chain verifies")
     assert not any(line.startswith("FAIL") for line in lines)

@@ -86,6 +86,17 @@ def make_plan(
     return r.json()
 
 
+def run_plan(client: Client, token: str, plan_id: str) -> dict[str, Any]:
+    """Execute and return the plan as it stands after its work. The answer
+    comes at once (202); the worker it dispatches runs after the answer, from
+    the response's close(), which the in-process client calls before it
+    returns: by then the plan has run as far as it can."""
+    r = client.post("/api/auto-planner/execute", json={"plan_id": plan_id}, token=token)
+    assert r.status == 202, r.text
+    plan: dict[str, Any] = client.get(f"/api/plans/{plan_id}", token=token).json()["plan"]
+    return plan
+
+
 def steps_by_key(client: Client, token: str, plan_id: str) -> dict[str, dict[str, Any]]:
     body = client.get(f"/api/plans/{plan_id}", token=token).json()
     return {s["item_key"].split("-", 1)[1]: s for s in body["steps"]}
@@ -96,6 +107,5 @@ def executed_plan(client: Client, tokens: dict[str, str], conn: Any, prefix: str
     builtin_tool(conn, f"echo.{prefix}", "echo")
     body = make_plan(client, tokens["planner"], conn, prefix, {"A": [], "B": ["A"]}, tool=f"echo.{prefix}")
     plan_id = body["plan"]["id"]
-    r = client.post("/api/auto-planner/execute", json={"plan_id": plan_id}, token=tokens["planner"])
-    assert r.json()["status"] == "completed", r.text
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "completed"
     return str(plan_id)

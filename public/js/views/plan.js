@@ -145,10 +145,10 @@ export class PlanView {
       const { data } = await this.ctx.api.post('/api/auto-planner/execute', { plan_id: this.planId });
       const waiting = data.waiting_for?.length ?? 0;
       replace(this.executeResult, h('p', { class: 'outcome' },
-        'Execution requested: the plan is now ', h('strong', null, data.status), data.status_reason ? ` (${data.status_reason})` : '', '. ',
-        data.ran !== undefined ? `${data.ran} step(s) ran. ` : '',
+        'Execution started: the plan is ', h('strong', null, data.status), data.status_reason ? ` (${data.status_reason})` : '', '. ',
+        data.runnable?.length ? `${data.runnable.length} step(s) start now; this page follows them as they run. ` : '',
         waiting ? [`Waiting for ${waiting} approval(s): `, h('a', { href: '#/approvals' }, 'open the approval queue'), '.'] : ''));
-      this.ctx.announce(`Execution requested: the plan is now ${data.status}.`);
+      this.ctx.announce(`Execution started: the plan is ${data.status}.`);
       this.ctx.nudge();
       this.refresh();
     } catch (err) {
