@@ -174,6 +174,24 @@ def live_server(app) -> Iterator[str]:
     server.close()
 
 
+@pytest.fixture(scope="session")
+def pooled_server(database_url: str) -> Iterator[tuple[str, Any]]:
+    """The dev server as `make dev` runs it: work after each answer on a pool
+    of worker threads apart from the request threads (lib/web/background.py).
+    Yields its base URL and the pool."""
+    from waitress.server import create_server
+
+    from lib.web.background import Background
+    from lib.web.devserver import build_app
+
+    workers = Background(8)
+    server = create_server(build_app(background=workers), host="127.0.0.1", port=_free_port(), threads=8)
+    threading.Thread(target=server.run, daemon=True).start()
+    yield f"http://127.0.0.1:{server.effective_port}", workers
+    server.close()
+    workers.close()
+
+
 @pytest.fixture
 def tool_server() -> Iterator[object]:
     """A loopback HTTP server standing in for webhook tools (it records the calls)."""

@@ -8,9 +8,6 @@ step whose tool needs approval is asked for first; it waits
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,16 +15,23 @@ from lib import settings
 from lib.approvals import asking
 from lib.data import db
 from lib.executor import kill_switch
-from lib.executor.store import STEP_COLUMNS, audit_step, load_plan, load_tools
+from lib.executor.recording import finish
+from lib.executor.store import STEP_COLUMNS, WORKER, audit_step, load_plan, load_tools
 from lib.planner.models import Tool
 from lib.plans import status as plan_status
 from lib.trail import events
 
-WORKER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
 
 def lease_seconds() -> float:
-    return float(settings.env("NOFX_STEP_LEASE_SECONDS", "120") or 120)
+    """How long a claimed step is held before another worker may run it: a
+    step's call is over by its timeout, so a little longer than that (a
+    worker that died mid-step is retried within a minute, not two)."""
+    explicit = settings.env("NOFX_STEP_LEASE_SECONDS")
+    if explicit:
+        return float(explicit)
+    from lib.executor.running import step_timeout
+
+    return step_timeout() + 15.0
 
 
 @dataclass
@@ -80,6 +84,11 @@ def claim(plan_id: Any, in_flight: int, tools: dict[str, Tool] | None = None) ->
                 if len(taken) >= slots:
                     break
                 tool = tools.get(step["tool_id"])
+                if step["status"] == "running" and step["external_run"] is not None:
+                    # a long-running tool's lease lapsed without news
+                    if tool is None or tool.config.get("on_lease_expiry", "fail") != "retry":
+                        _fail_silent(conn, plan, step, tool)
+                        continue
                 if tool is not None and tool.approval_policy is not None and step["status"] != "running":
                     state, approval = asking.check(conn, plan, step, tool, tool.approval_policy, wait=False)
                     if state == "pending":
@@ -106,6 +115,27 @@ def claim(plan_id: Any, in_flight: int, tools: dict[str, Tool] | None = None) ->
         return Claim(plan, taken, tools, stop=not taken and in_flight == 0)
 
 
+def _fail_silent(conn: Any, plan: dict[str, Any], step: dict[str, Any], tool: Tool | None) -> None:
+    """A long-running tool accepted the step and then said nothing for its
+    whole lease: the step fails (config `on_lease_expiry: retry` runs it
+    again instead, with the same idempotency token)."""
+    lease = (step["external_run"] or {}).get("lease_seconds")
+    why = f"no report from tool {step['tool_id']} within its lease ({lease} s) after it accepted the step"
+    finish(
+        conn,
+        plan,
+        step,
+        ok=False,
+        output=None,
+        error=why,
+        duration_ms=0,
+        tool=tool,
+        tokens=(None, None),
+        attempt=step["attempts"],
+        holder=None,
+    )
+
+
 def _candidates(conn: Any, plan_id: Any, skip: list[Any], limit: int) -> list[dict[str, Any]]:
     """Steps whose dependencies are done, runnable ones first: steps waiting
     for an approval come last, so a crowd of them cannot hide a runnable step."""
@@ -127,14 +157,24 @@ def _candidates(conn: Any, plan_id: Any, skip: list[Any], limit: int) -> list[di
     return rows
 
 
+# The lease, and the attempt on record from its start: a run whose worker
+# dies before recording it still counts in the metrics (status 'started').
+LEASE = """
+WITH leased AS (
+  UPDATE public.plan_steps
+     SET status = 'running', attempts = attempts + 1, leased_by = %(worker)s, external_run = NULL,
+         lease_until = now() + make_interval(secs => %(lease)s), started_at = coalesce(started_at, now()),
+         updated_at = now()
+   WHERE id = %(step)s
+  RETURNING id, plan_id, tool_id, attempts)
+INSERT INTO public.tool_metrics (tool_id, plan_id, step_id, status, duration_ms, cost_note, attempt, started_at)
+SELECT tool_id, plan_id, id, 'started', 0, 'not finished', attempts, now() FROM leased
+"""
+
+
 def _lease(conn: Any, plan: dict[str, Any], step: dict[str, Any]) -> None:
     retry = step["status"] == "running"  # the previous lease expired: a crashed worker
-    conn.execute(
-        "UPDATE public.plan_steps SET status = 'running', attempts = attempts + 1, leased_by = %s, "
-        "lease_until = now() + make_interval(secs => %s), started_at = coalesce(started_at, now()), updated_at = now() "
-        "WHERE id = %s",
-        (WORKER, lease_seconds(), step["id"]),
-    )
+    conn.execute(LEASE, {"worker": WORKER, "lease": lease_seconds(), "step": step["id"]})
     events.emit(
         conn,
         "step.started",

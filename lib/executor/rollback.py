@@ -6,12 +6,14 @@ back is undone by its own worker.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from lib.approvals import asking, outcomes
-from lib.approvals.policy import target
+from lib.approvals.policy import rollback_token, target
 from lib.data import db
 from lib.executor import kill_switch
 from lib.executor import tools as toolbox
@@ -127,19 +129,25 @@ def _undo_step(
             raise UndoWaits(f"{kill_switch.FLAG} is off")
         if tool is not None and tool.approval_policy is not None and not _undo_approved(plan, step, tool):
             raise UndoWaits(f"the undo of {step['item_key']} waits for an approval")
+        error = _undo_in_flight(step, tool)
         try:
             if tool is None:
                 raise toolbox.ToolFailed(f"rollback tool {undo.get('tool_id')} is not in the registry")
-            toolbox.implementation(tool)(
-                toolbox.ToolCall(
-                    plan=plan,
-                    step=step,
-                    tool=tool,
-                    inputs=undo.get("inputs", {}),
-                    token=undo.get("idempotency_token", step["idempotency_token"] + "-rollback"),
-                    deadline=deadline,
+            if error is None:
+                result = toolbox.implementation(tool)(
+                    toolbox.ToolCall(
+                        plan=plan,
+                        step=step,
+                        tool=tool,
+                        inputs=undo.get("inputs", {}),
+                        token=rollback_token(step),
+                        deadline=deadline,
+                    )
                 )
-            )
+                if result.accepted:  # a long-running undo: it reports to the step's callback
+                    error = _await_undo_report(plan, step, tool, result)
+        except OutOfTime:  # waiting (UndoWaits) is not a failure of the undo
+            raise
         except toolbox.ToolFailed as exc:
             if exc.retryable and time.monotonic() >= deadline - 0.05:
                 raise OutOfTime(step["item_key"]) from exc
@@ -176,6 +184,40 @@ def _undo_step(
         # the rollback's heartbeat: the tick resumes one that stopped beating
         conn.execute("UPDATE public.plans SET updated_at = now() WHERE id = %s", (plan["id"],))
     return None
+
+
+def _undo_in_flight(step: dict[str, Any], tool: Tool | None) -> str | None:
+    """An undo a long-running tool took on earlier: wait for its report while
+    its lease lasts (UndoWaits); lapsed, it fails the rollback (or, with the
+    tool's `on_lease_expiry: retry`, is called again with the same token)."""
+    run = step.get("undo_run")
+    if not run:
+        return None
+    lapsed = datetime.fromisoformat(run["lease_until"]) <= datetime.now(UTC)
+    if not lapsed:
+        raise UndoWaits(f"the undo of {step['item_key']} is running at its tool; its report resumes the rollback")
+    if tool is not None and tool.config.get("on_lease_expiry", "fail") == "retry":
+        return None
+    return f"no report of the undo from tool {run.get('tool_id')} within its lease ({run.get('lease_seconds')} s)"
+
+
+def _await_undo_report(plan: dict[str, Any], step: dict[str, Any], tool: Tool, result: toolbox.ToolResult) -> str:
+    """The undo's tool answered 202: the step keeps its undo run, and the
+    rollback waits for the report (UndoWaits), or fails if none could be verified."""
+    if not toolbox.callback_secret(tool):
+        return f"tool {tool.id} answered 202 to the undo, but its config names no callback_secret_env that is set"
+    lease = toolbox.async_lease_seconds(tool)
+    run = {**(result.run or {}), "tool_id": tool.id, "lease_seconds": lease}
+    with db.transaction() as conn:
+        conn.execute(
+            "UPDATE public.plan_steps SET undo_run = %s::jsonb || jsonb_build_object('lease_until', "
+            "now() + make_interval(secs => %s)), updated_at = now() WHERE id = %s AND status = 'succeeded'",
+            (json.dumps(run), lease, step["id"]),
+        )
+        audit_step(conn, plan, step, "step.undo_accepted", run)
+        # the rollback's heartbeat, so the tick does not resume it meanwhile
+        conn.execute("UPDATE public.plans SET updated_at = now() WHERE id = %s", (plan["id"],))
+    raise UndoWaits(f"the undo of {step['item_key']} runs at tool {tool.id}")
 
 
 def _undo_approved(plan: dict[str, Any], step: dict[str, Any], tool: Tool) -> bool:

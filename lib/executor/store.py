@@ -4,10 +4,16 @@ tool registry, the step columns every part of the executor selects.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from typing import Any
 
 from lib.planner.models import Tool
 from lib.trail import audit
+
+# This process, as the holder of the leases it takes.
+WORKER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 PLAN_QUERY = (
     "SELECT id, version, title, status, status_reason, verdict, options, input_fingerprint, policy_version, "
@@ -30,7 +36,7 @@ def load_tools(conn: Any) -> dict[str, Tool]:
 STEP_COLUMNS = """
   s.id, s.plan_id, s.backlog_item_id, s.item_key, s.title, s.pack_id, s.tool_id, s.stage, s.position, s.depends_on,
   s.idempotency_token, s.rollback, s.inputs, s.requires_approval, s.status, s.attempts, s.lease_until, s.leased_by,
-  s.approval_round
+  s.approval_round, s.external_run, s.undo_run
 """
 
 

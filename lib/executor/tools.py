@@ -3,6 +3,11 @@
 Every call carries the step's idempotency token; a webhook tool receives it as
 the `Idempotency-Key` header, so a retried or re-leased step never acts twice
 on a tool that honours the key.
+
+A webhook tool that works for minutes or hours (a deploy, a CI run) answers
+202 Accepted, optionally with `{run_id, status_url}`, and reports later to the
+`callback_url` it was given (POST /api/steps/:stepId/result, Standard Webhooks
+signed with the secret its config names in `callback_secret_env`).
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ class ToolResult:
     output_tokens: int | None = None
     attempts: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    # the tool answered 202: it works on, and reports to the step's callback
+    accepted: bool = False
+    run: dict[str, Any] | None = None
 
 
 class ToolFailed(Exception):
@@ -96,12 +104,17 @@ def _webhook(call: ToolCall) -> ToolResult:
     url = config["url"]
     timeout = float(config.get("timeout_seconds", DEFAULT_TIMEOUT))
     retries = int(config.get("retries", DEFAULT_RETRIES))
+    step_id = str(call.step["id"]) if call.step else None
     body = {
         "plan_id": str(call.plan["id"]),
-        "step_id": str(call.step["id"]) if call.step else None,
+        "step_id": step_id,
         "item_key": call.step["item_key"] if call.step else None,
         "tool_id": call.tool.id,
         "inputs": call.inputs,
+        # for a tool that answers 202 and reports later: where, and what the
+        # report must name (the callback refuses another step's or run's token)
+        "idempotency_token": call.token,
+        "callback_url": callback_url(step_id) if step_id else None,
     }
     last_error = "no attempt made"
     for attempt in range(retries + 1):
@@ -118,6 +131,10 @@ def _webhook(call: ToolCall) -> ToolResult:
                     output: Any = response.json()
                 except ValueError:
                     output = {"text": response.text[:10_000]}
+                if response.status_code == 202:  # accepted: the outcome comes to the callback
+                    details = output if isinstance(output, dict) else {}
+                    run = {k: details.get(k) for k in ("run_id", "status_url") if details.get(k) is not None}
+                    return ToolResult(output=output, attempts=attempt + 1, accepted=True, run=run)
                 return ToolResult(output=output, attempts=attempt + 1)
             last_error = f"HTTP {response.status_code}: {response.text[:300]}"
             if response.status_code < 500 and response.status_code != 429:
@@ -125,6 +142,28 @@ def _webhook(call: ToolCall) -> ToolResult:
         if attempt < retries:
             time.sleep(min(_backoff(attempt), call.seconds_left()))
     raise ToolFailed(f"gave up after {retries + 1} attempts: {last_error}", retryable=True)
+
+
+def callback_url(step_id: str) -> str:
+    from lib import settings
+
+    return f"{settings.worker_url()}/api/steps/{step_id}/result"
+
+
+def callback_secret(tool: Tool) -> str | None:
+    """The secret a long-running tool signs its reports with: the environment
+    variable its config names in `callback_secret_env` (never the secret
+    itself in the tools table, which every viewer can read)."""
+    from lib import settings
+
+    name = tool.config.get("callback_secret_env")
+    return settings.env(name) if isinstance(name, str) and name else None
+
+
+def async_lease_seconds(tool: Tool) -> float:
+    """How long a step whose tool answered 202 may go without news (config
+    `lease_seconds`, one minute to a day; an hour unless said)."""
+    return max(60.0, min(float(tool.config.get("lease_seconds", 3600)), 86400.0))
 
 
 def implementation(tool: Tool) -> Callable[[ToolCall], ToolResult]:

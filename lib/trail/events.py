@@ -40,6 +40,8 @@ TYPES = (
     "step.failed",
     "step.skipped",
     "step.rolled_back",
+    "step.accepted",  # a long-running tool took the step on; it reports later
+    "step.heartbeat",  # ...and is still at it (its lease goes on)
     "override.applied",
     "flag.changed",
     "notification.failed",

@@ -70,6 +70,7 @@ class Endpoint:
         idempotency: Idempotency | None = None,
         webhook_secret_env: str | None = None,
         server_secret_env: str | None = None,
+        webhook_secret: Callable[[dict[str, str]], list[tuple[str, str]]] | None = None,
         max_body: int | None = None,
         problems: Iterable[int] = (),
         public: bool = False,
@@ -93,6 +94,7 @@ class Endpoint:
                 idempotency=idempotency or ("atomic" if method == "POST" else "none"),
                 webhook_secret_env=webhook_secret_env,
                 server_secret_env=server_secret_env,
+                webhook_secret=webhook_secret,
                 max_body=max_body,
                 problems=tuple(problems),
                 public=public,
@@ -196,7 +198,7 @@ class Endpoint:
 
     def _run(self, op: Operation, ctx: Context) -> Reply:
         request = ctx.request
-        ctx.principal = self._authenticate(op, request)
+        ctx.principal = self._authenticate(op, request, ctx.params)
         if ctx.principal is not None and ctx.principal.source == "api":
             from lib.web import people
 
@@ -224,7 +226,22 @@ class Endpoint:
             return result
         return Reply(op.status, result)
 
-    def _authenticate(self, op: Operation, request: Request) -> Any:
+    def _authenticate(self, op: Operation, request: Request, params: dict[str, str]) -> Any:
+        if op.webhook_secret is not None:  # signed by a party whose secret depends on the target
+            from lib.web import webhooks
+
+            if not request.header("webhook-signature"):
+                raise Problem(
+                    401, "this endpoint takes signed deliveries only (Standard Webhooks)", type="unauthorized"
+                )
+            cap = op.max_body or settings.max_body_bytes()
+            refusal = Problem(401, "webhook signature rejected: no secret to check it with", type="bad-signature")
+            for subject, secret in op.webhook_secret(params):
+                try:
+                    return webhooks.verify_with(request, secret, cap, subject=subject, role=None)
+                except Problem as problem:
+                    refusal = problem
+            raise refusal
         if op.server_secret_env:
             from lib.web import auth
 

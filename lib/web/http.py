@@ -202,6 +202,8 @@ class Operation:
     idempotency: Idempotency
     webhook_secret_env: str | None
     server_secret_env: str | None
+    # a signature required, with the secrets found per request: [(who signs, their secret)]
+    webhook_secret: Callable[[dict[str, str]], list[tuple[str, str]]] | None
     max_body: int | None
     problems: tuple[int, ...]
     public: bool

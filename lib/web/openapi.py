@@ -177,7 +177,10 @@ def _operation(
         "parameters": parameters,
         "responses": responses,
     }
-    if op.server_secret_env:
+    if op.webhook_secret is not None:
+        operation["description"] = "Signed deliveries only (Standard Webhooks), with the sender's own secret."
+        operation["security"] = [{"webhookSignature": []}]
+    elif op.server_secret_env:
         operation["description"] = f"Our own servers only: `Authorization: Bearer ${op.server_secret_env}`."
         operation["security"] = [{"bearerAuth": []}]
     elif op.role is not None:

@@ -22,11 +22,17 @@ WEBHOOK_ROLE = "approver"
 
 
 def verify_request(request: Request, secret_name: str, cap: int) -> Principal:
-    from standardwebhooks import Webhook
-
     secret = settings.secret(secret_name)
     if not secret:
         raise Problem(401, f"signed webhooks are not accepted: {secret_name} is not configured", type="unauthorized")
+    return verify_with(request, secret, cap, subject="zig-todo", role=WEBHOOK_ROLE)
+
+
+def verify_with(request: Request, secret: str, cap: int, *, subject: str, role: str | None) -> Principal:
+    """The request's Standard Webhooks signature checked against `secret`
+    (5 minute window); the delivery's webhook-id becomes its idempotency key."""
+    from standardwebhooks import Webhook
+
     body = request.read_body(cap)
     headers = {name: request.header(name) or "" for name in ("webhook-id", "webhook-timestamp", "webhook-signature")}
     try:
@@ -35,8 +41,8 @@ def verify_request(request: Request, secret_name: str, cap: int) -> Principal:
         raise Problem(401, f"webhook signature rejected: {exc or type(exc).__name__}", type="bad-signature") from None
     webhook_id = headers["webhook-id"]
     return Principal(
-        subject="zig-todo",
-        role=WEBHOOK_ROLE,
+        subject=subject,
+        role=role,
         email=None,
         source="webhook",
         claims={"webhook_id": f"webhook:{webhook_id}"},

@@ -54,10 +54,16 @@ INSERT INTO overrides (plan_id, scope, action, reason, actor, actor_sub)
   VALUES ('{P}', 'plan', 'allow', 'probe', 'p', 'p');
 INSERT INTO nofx_schema_migrations (version, name, checksum) VALUES ('9998', 'probe', 'c');
 INSERT INTO people (id, email, source) VALUES ('rls-probe-person', 'probe@rls.example', 'registered');
+INSERT INTO step_callbacks (delivery_id, step_id, phase, status) VALUES ('rls-probe', '{S}', 'run', 'running');
 """
 
 # table -> (probe predicate, column to touch, insert statement)
 STATEMENTS: dict[str, tuple[str, str, str]] = {
+    "step_callbacks": (
+        "delivery_id = 'rls-probe'",
+        "status",
+        f"INSERT INTO step_callbacks (delivery_id, step_id, phase, status) VALUES ('rls-new', '{S}', 'run', 'running')",
+    ),
     "people": (
         "id = 'rls-probe-person'",
         "display_name",

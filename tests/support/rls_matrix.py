@@ -46,6 +46,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "nofx_schema_migrations": _row(SERVER, SERVER, SERVER, SERVER),
     # a person reads only their own row (the matrix's rows belong to nobody signed in); admins read all
     "people": _row(ADMINS, SERVER, SERVER, SERVER),
+    "step_callbacks": _row(EVERYONE, SERVER, SERVER, SERVER),
 }
 APPEND_ONLY = ("events", "audit_log", "approval_events", "overrides")
 TRIGGER_WRITTEN = ("audit_chain_heads",)

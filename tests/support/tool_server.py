@@ -26,6 +26,10 @@ class ToolServer:
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: Any = None
+    # calls hold here until the test sets it (a tool that is still working)
+    gate: threading.Event | None = None
+    # items this tool takes on and reports later (it answers 202 with a run id)
+    long_running: set[str] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -44,12 +48,21 @@ class ToolServer:
                     state.calls.append({"key": key, "body": body, "at": time.monotonic()})
                     status = state.statuses.pop(0) if state.statuses else 200
                 try:
+                    if state.gate is not None:
+                        state.gate.wait(30)
                     if state.hang:
                         time.sleep(state.hang)
                     if state.delay:
                         time.sleep(state.delay)
+                    if status == 200 and body.get("item_key") in state.long_running:
+                        status = 202
+                        with state.lock:
+                            state.effects[key] = state.effects.get(key, 0) + 1
+                        answer = {"run_id": f"run-{key[:12]}", "status_url": "https://ci.example/runs/1"}
                     with state.lock:
-                        if status == 200:
+                        if status == 202:
+                            pass
+                        elif status == 200:
                             if key not in state.answers:  # act once per key
                                 state.effects[key] = state.effects.get(key, 0) + 1
                                 state.answers[key] = {"done": body["item_key"], "key": key}
