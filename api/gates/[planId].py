@@ -20,10 +20,16 @@ class Reevaluation(BaseModel):
     reason: str | None = Field(default=None, max_length=500, description="why (goes into the audit trail)")
 
 
-@app.get(role="viewer", response=evaluations.GateReport, problems=(404,))
+class StepsPage(BaseModel):
+    steps_limit: int = Field(default=evaluations.STEPS_PAGE, ge=1, le=2000)
+    steps_offset: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+@app.get(role="viewer", query=StepsPage, response=evaluations.GateReport, problems=(404,))
 def read(ctx):
-    """The latest generation of gate results: per gate, per step and per model."""
-    return evaluations.report(ctx.conn, ctx.uuid_param("planId"))
+    """The latest generation of gate results: per gate, per model, and a page of the flagged steps."""
+    q = ctx.query
+    return evaluations.report(ctx.conn, ctx.uuid_param("planId"), q.steps_limit, q.steps_offset)
 
 
 @app.post(role="planner", body=Reevaluation, response=evaluations.GateReport, problems=(404,))

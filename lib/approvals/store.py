@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lib.data import db
+
 APPROVAL_COLUMNS = """
   a.id, a.kind, a.plan_id, a.step_id, a.tool_id, a.plan_version, a.policy_version, a.digest, a.idempotency_token,
   a.status, a.required_approvals, a.approver_role, a.requested_by, a.requested_by_subs, a.requested_at,
@@ -69,5 +71,5 @@ SELECT {APPROVAL_COLUMNS},
   (SELECT row_to_json(s) FROM (SELECT id, backlog_item_id, pack_id, tool_id, inputs, idempotency_token,
                                       approval_round, rollback FROM public.plan_steps WHERE id = a.step_id) s)
     AS target_step
-  FROM public.approvals a WHERE a.id = %s FOR UPDATE OF a
+  FROM public.approvals a WHERE a.id = %s AND {db.bounded()} FOR UPDATE OF a
 """  # noqa: S608 - constants only

@@ -36,13 +36,45 @@ def resolve_url() -> str:
     return embedded_db.ensure_running()
 
 
-def connect_kwargs() -> dict[str, Any]:
+def lock_timeout_ms() -> int:
+    """How long a request waits for a row another transaction holds (a plan,
+    an approval) before it answers 503 with Retry-After: well inside an
+    invocation, so one busy plan never holds the pool."""
+    return int(settings.env("NOFX_LOCK_TIMEOUT_MS", "3000") or 3000)
+
+
+def statement_timeout_ms() -> int:
+    """No statement outlives the function's maxDuration (60 s)."""
+    return int(settings.env("NOFX_STATEMENT_TIMEOUT_MS", "25000") or 25000)
+
+
+def bounded() -> str:
+    """A condition for the WHERE of a transaction's first locking statement:
+    evaluated (as an InitPlan) before the row is locked, it sets lock_timeout
+    and statement_timeout for the rest of the transaction, with no round trip
+    of its own (a SET LOCAL would be one, and startup options do not survive
+    every pooler). Both values are integers from settings."""
+    return (
+        f"(SELECT set_config('lock_timeout', '{lock_timeout_ms()}', true) "
+        f"|| set_config('statement_timeout', '{statement_timeout_ms()}', true)) IS NOT NULL"
+    )
+
+
+def _behind_transaction_pooler(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.port == 6543 or "pgbouncer=true" in parts.query
+
+
+def connect_kwargs(url: str | None = None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"prepare_threshold": None, "row_factory": dict_row, "connect_timeout": 10}
-    timeout_ms = settings.env("NOFX_STATEMENT_TIMEOUT_MS")
-    if timeout_ms:
-        # A startup option: no round trip per transaction. (Behind a pooler
-        # that drops startup options, set it on the role instead.)
-        kwargs["options"] = f"-c statement_timeout={int(timeout_ms)}"
+    if url is None or not _behind_transaction_pooler(url):
+        # Startup options: no round trip per transaction. Supabase's
+        # transaction pooler (6543) takes none; there the locking statements
+        # bound themselves (bounded()), and the role's own statement_timeout
+        # applies (README: deploying).
+        kwargs["options"] = f"-c statement_timeout={statement_timeout_ms()} -c lock_timeout={lock_timeout_ms()}"
     return kwargs
 
 
@@ -59,12 +91,28 @@ def use(url: str | None) -> None:
 IDLE_CHECK_SECONDS = 5.0
 
 
-def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+def usable(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a pooled connection can be handed out. An idle connection has
+    nothing to read: if its socket is readable, the server said something
+    while it sat in the pool (a FATAL "terminating connection", or EOF), so
+    it is dead; found without a round trip. One idle for a while is pinged,
+    since a cut through a pooler or a network may say nothing."""
+    import select
+
+    if conn.closed or conn.pgconn.status != psycopg.pq.ConnStatus.OK:
+        return False
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        return False
     last_used = getattr(conn, "_nofx_last_used", None)
     if last_used is None or time.monotonic() - last_used > IDLE_CHECK_SECONDS:
         from psycopg_pool import ConnectionPool
 
-        ConnectionPool.check_connection(conn)
+        try:
+            ConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            return False
+    return True
 
 
 def pool() -> Any:
@@ -75,15 +123,12 @@ def pool() -> Any:
                 from psycopg_pool import ConnectionPool
 
                 size = int(settings.env("NOFX_DB_POOL_MAX", "8") or 8)
+                url = resolve_url()
                 _pool = ConnectionPool(
-                    resolve_url(),
+                    url,
                     min_size=0 if settings.on_vercel() else 1,
                     max_size=size,
-                    kwargs=connect_kwargs(),
-                    # A pooled connection may have been cut by the pooler or a
-                    # restart while the function slept: ping it before handing
-                    # it out, unless it was in use a moment ago.
-                    check=_check_if_idle,
+                    kwargs=connect_kwargs(url),
                     open=True,
                     name="nofx",
                 )
@@ -92,12 +137,39 @@ def pool() -> Any:
 
 @contextmanager
 def transaction() -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    """A connection inside one transaction: commit on success, roll back on error."""
-    with pool().connection() as conn:
+    """A connection inside one transaction: commit on success, roll back on error.
+
+    A pooled connection may have been cut (a restart, the pooler, a
+    terminated backend) while it sat idle: a dead one is closed and the next
+    taken at once, up to the whole pool, then a new one is opened. (The
+    pool's own check backs off a growing delay between attempts, which made
+    the first request after a cut wait seconds.)"""
+    connections = pool()
+    for _ in range(connections.max_size + 1):
+        conn = connections.getconn()
+        if usable(conn):
+            break
+        conn.close()
+        connections.putconn(conn)  # a closed connection is discarded and replaced
+    else:
+        raise psycopg.OperationalError("no usable database connection")
+    try:
         yield conn
+    except BaseException:
+        if not conn.closed:
+            try:
+                conn.rollback()
+            except psycopg.Error:
+                conn.close()
+        raise
+    else:
+        conn.commit()
+    finally:
         conn._nofx_last_used = time.monotonic()
+        connections.putconn(conn)
 
 
 def connect(url: str | None = None, **kwargs: Any) -> psycopg.Connection[dict[str, Any]]:
     """A dedicated connection outside the pool (CLI, migrations, long work)."""
-    return psycopg.connect(url or resolve_url(), **{**connect_kwargs(), **kwargs})
+    target = url or resolve_url()
+    return psycopg.connect(target, **{**connect_kwargs(target), **kwargs})

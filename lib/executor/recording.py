@@ -27,14 +27,14 @@ def record(plan_id: Any, run: StepRun) -> str:
     with db.transaction() as conn:
         plan = load_plan(conn, plan_id, lock=True)
         assert plan is not None
-        if run.held:  # back to waiting, as if never claimed: the attempt did not happen
+        if run.held or run.infrastructure:  # back to waiting, as if never claimed: the tool did not run
             updated = conn.execute(
                 "UPDATE public.plan_steps SET status = 'pending', attempts = greatest(attempts - 1, 0), "
                 "lease_until = NULL, leased_by = NULL, updated_at = now() "
                 "WHERE id = %s AND leased_by = %s AND status = 'running' RETURNING id",
                 (step["id"], WORKER),
             ).fetchone()
-            return "lost" if updated is None else "held"
+            return "lost" if updated is None else ("held" if run.held else "retry")
         if run.waiting or run.denied:
             status = "awaiting_approval" if run.waiting else "denied"
             updated = conn.execute(

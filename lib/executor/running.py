@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from lib import settings
 from lib.approvals import asking
 from lib.data import db
@@ -30,6 +32,9 @@ class StepRun:
     waiting: str | None = None  # approval id, when the step must wait after all
     denied: str | None = None
     held: bool = False  # the kill switch was off: the tool was not called, the step waits
+    # the database failed around the call (the approval's re-check): not the
+    # tool's answer, so not the step's failure; it waits for its next run
+    infrastructure: str | None = None
     duration_ms: int = 0
 
 
@@ -66,6 +71,8 @@ def run_step(plan: dict[str, Any], step: dict[str, Any], tool: Tool | None) -> S
         run.waiting = pending.approval_id
     except asking.ApprovalDenied as denied:
         run.denied = denied.reason
+    except (psycopg.OperationalError, psycopg.errors.LockNotAvailable) as lost:
+        run.infrastructure = f"{type(lost).__name__}: {lost}"
     except toolbox.ToolFailed as failed:
         run.error = str(failed)
     except Exception as exc:  # noqa: BLE001 - a tool's bug is the step's failure, not the executor's

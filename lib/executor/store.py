@@ -9,6 +9,7 @@ import socket
 import uuid
 from typing import Any
 
+from lib.data import db
 from lib.planner.models import Tool
 from lib.trail import audit
 
@@ -22,7 +23,10 @@ PLAN_QUERY = (
 
 
 def load_plan(conn: Any, plan_id: Any, lock: bool = False) -> dict[str, Any] | None:
-    row: dict[str, Any] | None = conn.execute(PLAN_QUERY + (" FOR UPDATE" if lock else ""), (plan_id,)).fetchone()
+    """The plan; with `lock`, its row locked for the transaction, waiting at
+    most NOFX_LOCK_TIMEOUT_MS for another holder (then LockNotAvailable)."""
+    sql = PLAN_QUERY + (f" AND {db.bounded()} FOR UPDATE" if lock else "")
+    row: dict[str, Any] | None = conn.execute(sql, (plan_id,)).fetchone()
     return row
 
 

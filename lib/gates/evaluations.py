@@ -239,13 +239,35 @@ class GateReport(BaseModel):
     policy_version: str
     gates: dict[str, GateSummary]
     summary: dict[str, Any] = Field(description="the resource estimate: costs, Supabase footprint, durations")
-    steps: list[StepReport]
+    steps: list[StepReport] = Field(description="one page of the steps with findings, worst first")
+    steps_total: int = Field(default=0, description="steps with findings in all")
+    steps_next_offset: int | None = Field(default=None, description="pass as ?steps_offset= for the next page")
     models: list[ModelReport]
     overrides: list[dict[str, Any]] = Field(default_factory=list)
     history: list[GenerationSummary]
 
 
-def report(conn: Any, plan_id: UUID) -> GateReport:
+STEPS_PAGE = 200
+# A page of the steps with findings, worst first (a plan of 50,000 flagged
+# steps answered 22 MB in one piece, over Vercel's 4.5 MB limit).
+STEP_PAGE_ROWS = """
+WITH flagged AS (
+  SELECT e.step_id, max(CASE e.verdict WHEN 'block' THEN 2 WHEN 'warn' THEN 1 ELSE 0 END) AS worst,
+         min(s.item_key) AS item_key
+    FROM public.plan_evaluations e JOIN public.plan_steps s ON s.id = e.step_id
+   WHERE e.plan_id = %(plan)s AND e.generation = %(generation)s AND e.scope = 'step'
+   GROUP BY e.step_id),
+page AS (
+  SELECT step_id, worst, item_key, count(*) OVER () AS total FROM flagged
+   ORDER BY worst DESC, item_key LIMIT %(limit)s OFFSET %(offset)s)
+SELECT p.step_id, p.item_key, p.worst, p.total, e.gate, e.verdict, e.details
+  FROM page p JOIN public.plan_evaluations e
+    ON e.plan_id = %(plan)s AND e.generation = %(generation)s AND e.scope = 'step' AND e.step_id = p.step_id
+ ORDER BY p.worst DESC, p.item_key, e.id
+"""
+
+
+def report(conn: Any, plan_id: UUID, steps_limit: int = STEPS_PAGE, steps_offset: int = 0) -> GateReport:
     plan = conn.execute(
         "SELECT id, status, evaluation_generation FROM public.plans WHERE id = %s", (plan_id,)
     ).fetchone()
@@ -256,8 +278,11 @@ def report(conn: Any, plan_id: UUID) -> GateReport:
         "SELECT e.scope, e.step_id, e.model, e.gate, e.verdict, e.score, e.details, e.policy_version, "
         "e.created_at, s.item_key FROM public.plan_evaluations e "
         "LEFT JOIN public.plan_steps s ON s.id = e.step_id "
-        "WHERE e.plan_id = %s AND e.generation = %s ORDER BY e.id",
+        "WHERE e.plan_id = %s AND e.generation = %s AND e.scope <> 'step' ORDER BY e.id",
         (plan_id, generation),
+    ).fetchall()
+    step_rows = conn.execute(
+        STEP_PAGE_ROWS, {"plan": plan_id, "generation": generation, "limit": steps_limit, "offset": steps_offset}
     ).fetchall()
     if not rows:
         raise Problem(404, f"plan {plan_id} has not been evaluated", type="not-found")
@@ -278,20 +303,21 @@ def report(conn: Any, plan_id: UUID) -> GateReport:
                 overall = (r, details)
             else:
                 gates[r["gate"]] = summary
-        elif r["scope"] == "step":
-            key = str(r["step_id"])
-            step = steps.setdefault(
-                key, StepReport(step_id=r["step_id"], item_key=r["item_key"] or "?", verdict="allow", findings=[])
-            )
-            step.findings.extend(summary.findings)
-            if RANK[r["verdict"]] > RANK[step.verdict]:
-                step.verdict = r["verdict"]
         else:
             model = models.setdefault(r["model"], ModelReport(model=r["model"], verdict="allow", score=100, gates={}))
             if r["gate"] == "overall":
                 model.verdict, model.score = r["verdict"], r["score"]
             else:
                 model.gates[r["gate"]] = summary
+    for r in step_rows:
+        step = steps.setdefault(
+            str(r["step_id"]),
+            StepReport(step_id=r["step_id"], item_key=r["item_key"] or "?", verdict="allow", findings=[]),
+        )
+        step.findings.extend(Finding.model_validate(f) for f in r["details"]["findings"])
+        if RANK[r["verdict"]] > RANK[step.verdict]:
+            step.verdict = r["verdict"]
+    steps_total = int(step_rows[0]["total"]) if step_rows else 0
     assert overall is not None
     overall_row, overall_details = overall
     history = conn.execute(
@@ -317,7 +343,9 @@ def report(conn: Any, plan_id: UUID) -> GateReport:
         policy_version=overall_row["policy_version"],
         gates={name: gates[name] for name in GATES if name in gates},
         summary=overall_details.get("summary", {}),
-        steps=sorted(steps.values(), key=lambda s: (-RANK[s.verdict], s.item_key)),
+        steps=list(steps.values()),  # in the page's order: worst first, then by key
+        steps_total=steps_total,
+        steps_next_offset=steps_offset + len(steps) if steps_offset + len(steps) < steps_total else None,
         models=sorted(models.values(), key=lambda m: m.model),
         overrides=[_jsonable(o) for o in applied],
         history=[GenerationSummary(**h) for h in history],

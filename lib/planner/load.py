@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
+from lib.data import db
 from lib.data.sqltext import uuid_array_literal
 from lib.planner import BacklogItem, PlanDraft, PlanOptions, Tool, ToolStats
 from lib.planner.views import PlanRequest
@@ -205,9 +206,9 @@ def load_draft(conn: Any, plan_id: UUID | str) -> tuple[dict[str, Any], PlanDraf
     from lib.planner.models import GraphFacts, Totals
 
     plan = conn.execute(
-        "SELECT id, title, status, status_reason, executed_by, input_fingerprint, options, totals, graph, "
+        "SELECT id, title, status, status_reason, executed_by, input_fingerprint, options, totals, graph, "  # noqa: S608
         "backlog_item_ids::text[] AS item_ids, "
-        "pack_ids FROM public.plans WHERE id = %s FOR UPDATE",
+        f"pack_ids FROM public.plans WHERE id = %s AND {db.bounded()} FOR UPDATE",
         (plan_id,),
     ).fetchone()
     if plan is None:

@@ -86,6 +86,7 @@ class PlanCreated(BaseModel):
     steps: list[StepView]
     steps_total: int
     steps_truncated: bool
+    steps_next_offset: int | None = Field(default=None, description="pass as ?offset= for the next page of steps")
     evaluations: list[GateResult]
     verdict: str
     reused: bool = Field(description="true when an open plan for the same input was returned instead")
@@ -114,13 +115,41 @@ def fetch_plan(conn: Any, plan_id: UUID | str) -> PlanView | None:
     return PlanView.model_validate(row) if row else None
 
 
+# A page of steps stops at this many bytes of steps, whatever the count
+# asked (2,000 steps with 3 kB inputs answered 7 MB, over Vercel's 4.5 MB).
+MAX_STEP_BYTES = 1_500_000
+# Lists of ids in the graph summary are cut to this many (all of them with
+# ?graph=full): a 50,000-step plan's critical path and rollback gaps alone
+# were 2 MB of every answer.
+GRAPH_LIST_LIMIT = 200
+
+
 def fetch_steps(conn: Any, plan_id: UUID | str, limit: int = MAX_STEPS_IN_RESPONSE, offset: int = 0) -> list[StepView]:
+    """A page of steps in stage order: at most `limit`, and no more than
+    MAX_STEP_BYTES of their JSON (at least one step)."""
     rows = conn.execute(
-        f"SELECT {STEP_VIEW_COLUMNS} FROM public.plan_steps WHERE plan_id = %s "  # noqa: S608
-        "ORDER BY stage, position LIMIT %s OFFSET %s",
-        (plan_id, limit, offset),
+        f"SELECT * FROM (SELECT page.*, sum(bytes) OVER (ORDER BY stage, position) - bytes AS before "  # noqa: S608
+        f"FROM (SELECT {STEP_VIEW_COLUMNS}, octet_length(inputs::text) + coalesce(octet_length(output::text), 0) "
+        "+ coalesce(octet_length(rollback::text), 0) + coalesce(octet_length(error), 0) "
+        "+ 40 * cardinality(depends_on) + 400 AS bytes FROM public.plan_steps WHERE plan_id = %s "
+        "ORDER BY stage, position LIMIT %s OFFSET %s) page) sized WHERE before = 0 OR before + bytes <= %s "
+        "ORDER BY stage, position",
+        (plan_id, limit, offset, MAX_STEP_BYTES),
     ).fetchall()
     return [StepView.model_validate(r) for r in rows]
+
+
+def summarize_graph(graph: dict[str, Any], full: bool) -> dict[str, Any]:
+    """The plan's graph facts with long id lists cut to GRAPH_LIST_LIMIT (and
+    their full length beside them), unless the whole graph is asked for."""
+    if full:
+        return graph
+    out = dict(graph)
+    for key, value in graph.items():
+        if isinstance(value, list) and len(value) > GRAPH_LIST_LIMIT and isinstance(value[0], str):
+            out[key] = value[:GRAPH_LIST_LIMIT]
+            out[f"{key}_total"] = len(value)
+    return out
 
 
 _STEP_VIEWS = TypeAdapter(list[StepView])
@@ -173,13 +202,21 @@ def existing_open_plan(conn: Any, fingerprint: str) -> PlanCreated:
 
 
 def plan_detail(
-    conn: Any, plan_id: UUID | str, *, reused: bool = False, limit: int = MAX_STEPS_IN_RESPONSE, offset: int = 0
+    conn: Any,
+    plan_id: UUID | str,
+    *,
+    reused: bool = False,
+    limit: int = MAX_STEPS_IN_RESPONSE,
+    offset: int = 0,
+    full_graph: bool = False,
 ) -> PlanCreated:
     from lib.llm import store
 
     plan = fetch_plan(conn, plan_id)
     if plan is None:
         raise not_found("plan", plan_id)
+    plan.graph = summarize_graph(plan.graph, full_graph)
+    plan.totals = summarize_graph(plan.totals, full_graph)
     total = int(plan.totals["steps"])  # steps are written once, with the plan (copy_steps)
     steps = fetch_steps(conn, plan_id, limit, offset)
     return PlanCreated(
@@ -187,6 +224,7 @@ def plan_detail(
         steps=steps,
         steps_total=total,
         steps_truncated=offset + len(steps) < total,
+        steps_next_offset=offset + len(steps) if offset + len(steps) < total else None,
         evaluations=[],
         verdict=plan.verdict or "allow",
         reused=reused,

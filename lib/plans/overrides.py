@@ -23,6 +23,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from lib.approvals import outcomes
+from lib.data import db
 from lib.gates.models import GateName
 from lib.plans import status as plan_status
 from lib.plans.status import TERMINAL
@@ -143,8 +144,8 @@ def _verdict_now(conn: Any, plan: dict[str, Any], request: OverrideRequest) -> d
 def apply(conn: Any, request: OverrideRequest, principal: Any) -> tuple[OverrideView, bool]:
     """Record and apply; returns (the override, whether to roll back after commit)."""
     plan = conn.execute(
-        "SELECT id, title, status, status_reason, verdict, score, evaluation_generation, pack_ids "
-        "FROM public.plans WHERE id = %s FOR UPDATE",
+        "SELECT id, title, status, status_reason, verdict, score, evaluation_generation, pack_ids "  # noqa: S608
+        f"FROM public.plans WHERE id = %s AND {db.bounded()} FOR UPDATE",
         (request.plan_id,),
     ).fetchone()
     if plan is None:

@@ -266,6 +266,15 @@ class Endpoint:
     def _unexpected(self, exc: Exception, request: Request, request_id: str) -> Reply:
         import psycopg
 
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            return self._problem(
+                Problem(
+                    503,
+                    "what this request changes is busy (another request or worker holds it); retry shortly",
+                    type="busy",
+                    headers={"Retry-After": "1"},
+                )
+            )
         if isinstance(exc, psycopg.errors.QueryCanceled):
             return self._problem(
                 Problem(503, "the database took too long; try again", type="timeout", headers={"Retry-After": "1"})

@@ -40,8 +40,10 @@ VALUES (%(scope)s, %(key)s, %(fingerprint)s, 'processing')
 ON CONFLICT (scope, key) DO NOTHING
 RETURNING key
 """
-# longer than any request runs (Vercel stops a function at its maxDuration, 60 s)
-ABANDONED_AFTER = "5 minutes"
+# longer than any request runs (Vercel stops a function at its maxDuration,
+# 60 s): a claim its request left behind frees itself on the request's own
+# timescale, not the client's patience
+ABANDONED_AFTER = "90 seconds"
 # separate mode: a claim whose request died (never completed, never released)
 # is taken over by the next request under the key
 CLAIM_OR_TAKE_OVER = f"""
@@ -145,18 +147,32 @@ def run(op: Operation, ctx: Context, key: str, invoke: Callable[[], Reply]) -> R
     try:
         reply = invoke()
     except BaseException:
-        with db.transaction() as conn:
-            conn.execute(RELEASE, params)
+        _release(params)
         raise
     if _commits(reply) and ctx.transaction_open:
         ctx.conn.execute(COMPLETE, _store_args(reply, params))  # commits with the handler's writes
         return reply
-    with db.transaction() as conn:
-        if _commits(reply):
+    if _commits(reply):
+        with db.transaction() as conn:
             conn.execute(COMPLETE, _store_args(reply, params))
-        else:
-            conn.execute(RELEASE, params)
+    else:
+        _release(params)
     return reply
+
+
+def _release(params: dict[str, Any]) -> None:
+    """Free the key of a request that failed. The failure may have been the
+    database connection itself: then on a connection of its own, so a blip
+    never leaves the key 'in progress' (it would free itself after
+    ABANDONED_AFTER anyway)."""
+    import psycopg
+
+    try:
+        with db.transaction() as conn:
+            conn.execute(RELEASE, params)
+    except psycopg.OperationalError:
+        with db.connect(autocommit=True) as conn:
+            conn.execute(RELEASE, params)
 
 
 def _commits(reply: Reply) -> bool:
