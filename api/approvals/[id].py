@@ -31,6 +31,7 @@ def read(ctx):
     response=views.ApprovalView,
     webhook_secret_env="ZIG_TODO_WEBHOOK_SECRET",  # noqa: S106 - the variable's name, not its value
     problems=(404, 409, 410, 422),
+    connection="pipelined",  # the decision's statements travel together: a few round trips, not a dozen
 )
 def decide(ctx):
     """Decide under the approval's row lock: exactly one decision wins."""

@@ -21,6 +21,7 @@ app = Endpoint("/api/auto-planner/execute", tags=["planner"])
     response=execution.ExecutionState,
     status=202,
     problems=(404, 409),
+    connection="pipelined",  # checks, transition, audit and answer: a few round trips, not a dozen
 )
 def execute(ctx):
     """Start or resume the plan; its steps run after the answer."""

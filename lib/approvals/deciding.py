@@ -15,7 +15,7 @@ from lib.approvals.expiry import expire
 from lib.approvals.outcomes import cancel, finish, grant, refuse
 from lib.approvals.policy import DecisionRequest, authorize, target, vote_source, voter_of
 from lib.approvals.store import LOCK_WITH_TARGET
-from lib.approvals.views import ApprovalView, current_view
+from lib.approvals.views import ApprovalView, current_view, view_later
 from lib.trail import audit, events
 from lib.web.problems import Problem, not_found
 
@@ -119,7 +119,9 @@ def decide(
                     "required": row["required_approvals"],
                 },
             )
-    view = current_view(conn, row, now)
+    # The answer's view is read after the writes above; queued, it travels
+    # with the audit entry's snapshot read: no round trip of its own.
+    view_now = view_later(conn, row["id"])
     # Last, so the plan's audit chain (one row lock per plan, held to the
     # commit) is held for as short a time as possible: decisions on steps of
     # one plan queue there.
@@ -141,7 +143,7 @@ def decide(
         },
         snapshot=True,
     )
-    return 200, view, True
+    return 200, view_now(now), True
 
 
 def _problem(status: int, detail: str, kind: str, view: ApprovalView) -> dict[str, Any]:

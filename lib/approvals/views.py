@@ -5,6 +5,7 @@ read in one statement however long the queue is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -148,3 +149,14 @@ def current_view(conn: Any, row: dict[str, Any], now: datetime) -> ApprovalView:
     view = _read_view(conn, row["id"], now)
     assert view is not None
     return view
+
+
+def view_later(conn: Any, approval_id: Any) -> Callable[[datetime], ApprovalView]:
+    """The approval as this transaction will see it once the statements
+    before it have run: the read is queued now (in a pipeline it travels with
+    the next round trip) and read when the returned function is called."""
+    cursor = conn.execute(
+        f"SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS} FROM public.approvals a WHERE a.id = %s",  # noqa: S608
+        (approval_id,),
+    )
+    return lambda now: _view(cursor.fetchone(), now)

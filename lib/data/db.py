@@ -136,14 +136,12 @@ def pool() -> Any:
 
 
 @contextmanager
-def transaction() -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    """A connection inside one transaction: commit on success, roll back on error.
-
-    A pooled connection may have been cut (a restart, the pooler, a
-    terminated backend) while it sat idle: a dead one is closed and the next
-    taken at once, up to the whole pool, then a new one is opened. (The
-    pool's own check backs off a growing delay between attempts, which made
-    the first request after a cut wait seconds.)"""
+def _checked_out() -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """A usable pooled connection. A pooled connection may have been cut (a
+    restart, the pooler, a terminated backend) while it sat idle: a dead one
+    is closed and the next taken at once, up to the whole pool, then a new
+    one is opened. (The pool's own check backs off a growing delay between
+    attempts, which made the first request after a cut wait seconds.)"""
     connections = pool()
     for _ in range(connections.max_size + 1):
         conn = connections.getconn()
@@ -155,18 +153,80 @@ def transaction() -> Iterator[psycopg.Connection[dict[str, Any]]]:
         raise psycopg.OperationalError("no usable database connection")
     try:
         yield conn
-    except BaseException:
-        if not conn.closed:
-            try:
-                conn.rollback()
-            except psycopg.Error:
-                conn.close()
-        raise
-    else:
-        conn.commit()
     finally:
         conn._nofx_last_used = time.monotonic()
         connections.putconn(conn)
+
+
+def _abandon(conn: psycopg.Connection[Any]) -> None:
+    """Roll back whatever the connection has open; close it if even that fails."""
+    if conn.closed:
+        return
+    try:
+        conn.rollback()
+    except psycopg.Error:
+        conn.close()
+
+
+@contextmanager
+def transaction() -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """A connection inside one transaction: commit on success, roll back on error."""
+    with _checked_out() as conn:
+        try:
+            yield conn
+        except BaseException:
+            _abandon(conn)
+            raise
+        else:
+            conn.commit()
+
+
+@contextmanager
+def reading() -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """A connection for a request that only reads: autocommit, so each
+    statement is its own transaction and costs one round trip (no BEGIN, no
+    COMMIT). Statements queued in a pipeline (conn.pipeline()) share one."""
+    with _checked_out() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            if not conn.closed:
+                conn.autocommit = False
+
+
+def in_pipeline(conn: Any) -> bool:
+    """Whether statements on `conn` are queued (pipeline mode): reading a
+    result there costs a round trip, so writers that can go without one do."""
+    return bool(conn.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF)
+
+
+@contextmanager
+def pipelined() -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """One transaction whose statements travel together: BEGIN goes with the
+    first statement, COMMIT with the last writes, and a statement costs a
+    round trip only when its result is needed (fetchone() sends everything
+    queued so far). An autocommit connection with an explicit BEGIN in
+    pipeline mode: psycopg's own BEGIN, outside a pipeline, is a round trip
+    of its own. Errors surface at the next fetch, or at the end. COPY and
+    server-side cursors do not work in here (pipeline mode)."""
+    with _checked_out() as conn:
+        conn.autocommit = True
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+        except BaseException:
+            if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                try:
+                    conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    conn.close()
+            raise
+        finally:
+            if not conn.closed:
+                conn.autocommit = False
 
 
 def connect(url: str | None = None, **kwargs: Any) -> psycopg.Connection[dict[str, Any]]:

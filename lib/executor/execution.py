@@ -61,7 +61,10 @@ SELECT p.id, p.status, p.status_reason,
 
 
 def state(conn: Any, plan_id: Any, dispatched: bool) -> ExecutionState:
-    row = conn.execute(STATE, {"plan": plan_id, "limit": STEP_LIMIT}).fetchone()
+    return _state_of(conn.execute(STATE, {"plan": plan_id, "limit": STEP_LIMIT}).fetchone(), plan_id, dispatched)
+
+
+def _state_of(row: dict[str, Any] | None, plan_id: Any, dispatched: bool) -> ExecutionState:
     if row is None:
         raise not_found("plan", plan_id)
     steps = row["steps"]
@@ -81,8 +84,12 @@ def state(conn: Any, plan_id: Any, dispatched: bool) -> ExecutionState:
 def execute(conn: Any, plan_id: UUID, principal: Any) -> tuple[ExecutionState, bool]:
     """Start (or resume) the plan in the request's transaction; returns the
     state to answer with, and whether a worker should carry it on."""
-    starting.start(conn, plan_id, principal)
-    view = state(conn, plan_id, dispatched=False)
+    plan = starting.start(conn, plan_id, principal)
+    # the answer's read is queued before the audit entry's snapshot read: in
+    # a pipelined transaction both travel in one round trip
+    answer = conn.execute(STATE, {"plan": plan_id, "limit": STEP_LIMIT})
+    starting.record(conn, plan, principal)
+    view = _state_of(answer.fetchone(), plan_id, dispatched=False)
     # a worker looks whenever the plan may move: runnable steps, or a step
     # whose request was withdrawn and must be asked anew
     view.dispatched = view.status in ("approved", "executing", "paused")

@@ -8,10 +8,22 @@ from __future__ import annotations
 from typing import Any
 
 from lib.approvals import asking, policy
-from lib.executor.store import load_plan
+from lib.data import db
 from lib.plans import status as plan_status
 from lib.plans.status import TERMINAL as TERMINAL_PLAN
 from lib.trail import audit
+
+
+def _lock_plan() -> str:
+    """The plan locked (waiting at most the lock timeout), with whether an
+    admin ordered it rolled back: one statement."""
+    return (
+        "SELECT p.id, p.version, p.title, p.status, p.status_reason, p.verdict, p.options, p.input_fingerprint, "  # noqa: S608
+        "p.policy_version, p.created_by, p.created_by_sub, p.executed_by, p.executed_by_sub, p.pack_ids, "
+        "EXISTS (SELECT 1 FROM public.overrides o WHERE o.plan_id = p.id AND o.action = 'rollback') "
+        "AS rollback_ordered "
+        f"FROM public.plans p WHERE p.id = %s AND {db.bounded()} FOR UPDATE OF p"
+    )
 
 
 def start(conn: Any, plan_id: Any, principal: Any) -> dict[str, Any]:
@@ -22,12 +34,12 @@ def start(conn: Any, plan_id: Any, principal: Any) -> dict[str, Any]:
     from lib.plans import overrides
     from lib.web.problems import Problem, not_found
 
-    plan = load_plan(conn, plan_id, lock=True)
+    plan = conn.execute(_lock_plan(), (plan_id,)).fetchone()  # one read: the plan, locked, and what stops it
     if plan is None:
         raise not_found("plan", plan_id)
     if plan["status"] in TERMINAL_PLAN:
         raise Problem(409, f"plan is {plan['status']}; nothing to execute", type="plan-finished")
-    if overrides.rollback_ordered(conn, plan_id):
+    if plan["rollback_ordered"]:
         raise Problem(409, "an admin ordered this plan rolled back; it does not run again", type="plan-finished")
     not_started = plan["status"] in ("ready", "blocked", "approved")
     if plan["status"] == "blocked" or (not_started and plan["verdict"] == "block"):
@@ -68,14 +80,20 @@ def start(conn: Any, plan_id: Any, principal: Any) -> dict[str, Any]:
             plan_status.change(
                 conn, plan["id"], "approved", f"cleared to run ({reason})", "plan.approved", {"cleared_by": reason}
             )
-    if first_time:
+    plan["first_time"] = first_time
+    return plan
+
+
+def record(conn: Any, plan: dict[str, Any], principal: Any) -> None:
+    """The audit entry of a plan's first execute (with its snapshot): last, so
+    the answer's reads queued before it travel with its snapshot read."""
+    if plan["first_time"]:
         audit.record(
             conn,
             actor=principal,
             action="plan.execution_requested",
-            plan_id=plan_id,
+            plan_id=plan["id"],
             pack_ids=plan["pack_ids"],
             details={"status": plan["status"]},
             snapshot=True,
         )
-    return plan

@@ -67,13 +67,19 @@ def load_comparison(conn: Any, plan_id: UUID | str) -> tuple[list[Any], list[tup
     return costs, proposals
 
 
+SUMMARY_ROWS = (
+    "SELECT provider, model, served_model, latency_ms, attempts, input_tokens, output_tokens, cost_usd, cost_note, "
+    "price_source, price_date, score, valid, reasons, error, prompt_digest, best, adopted, comparison_ms "
+    "FROM public.model_comparisons WHERE plan_id = %s ORDER BY id"
+)
+
+
 def load_summary(conn: Any, plan_id: UUID | str) -> ComparisonSummary | None:
-    rows = conn.execute(
-        "SELECT provider, model, served_model, latency_ms, attempts, input_tokens, output_tokens, cost_usd, cost_note, "
-        "price_source, price_date, score, valid, reasons, error, prompt_digest, best, adopted, comparison_ms "
-        "FROM public.model_comparisons WHERE plan_id = %s ORDER BY id",
-        (plan_id,),
-    ).fetchall()
+    return summary_of(conn.execute(SUMMARY_ROWS, (plan_id,)).fetchall())
+
+
+def summary_of(rows: list[dict[str, Any]]) -> ComparisonSummary | None:
+    """The comparison as the plan's answer shows it, from its SUMMARY_ROWS."""
     if not rows:
         return None
     models = [

@@ -14,9 +14,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lib.data.sqltext import array_literal, uuid_array_literal
 from lib.trail import audit
-from lib.web.problems import invalid_input
+from lib.web.problems import Problem, invalid_input
 
 
 class NewItem(BaseModel):
@@ -69,23 +68,33 @@ ITEM_COLUMNS = (
 )
 
 
+INSERT_ITEMS = f"""
+WITH added AS (
+  INSERT INTO public.backlog_items ({", ".join(ITEM_COLUMNS)})
+  SELECT {", ".join(ITEM_COLUMNS)} FROM jsonb_to_recordset(%s::jsonb) AS t(
+    id uuid, key text, title text, description text, pack_id text, tool_id text, inputs jsonb, priority smallint,
+    estimate_minutes numeric, depends_on uuid[], tags text[], environment text, created_by text,
+    created_by_sub text, updated_by_sub text)
+  ON CONFLICT (key) DO NOTHING
+  RETURNING 1)
+SELECT count(*) AS n FROM added
+"""  # noqa: S608 - ITEM_COLUMNS is a constant
+
+
 def create(conn: Any, request: NewItems, principal: Any) -> CreatedItems:
     errors: list[dict[str, Any]] = []
     keys = [item.key for item in request.items]
     key_counts = Counter(keys)
-    tools = {
-        r["id"]
-        for r in conn.execute(
-            "SELECT id FROM public.tools WHERE id = ANY(%s)", (sorted({i.tool_id for i in request.items}),)
-        )
-    }
-    existing = {
-        r["key"]: r["id"]
-        for r in conn.execute(
-            "SELECT key, id::text AS id FROM public.backlog_items WHERE key = ANY(%s)",
-            (sorted({d for i in request.items for d in i.depends_on} | set(keys)),),
-        )
-    }
+    # both reads are sent together (a pipelined transaction: one round trip)
+    tool_rows = conn.execute(
+        "SELECT id FROM public.tools WHERE id = ANY(%s)", (sorted({i.tool_id for i in request.items}),)
+    )
+    existing_rows = conn.execute(
+        "SELECT key, id::text AS id FROM public.backlog_items WHERE key = ANY(%s)",
+        (sorted({d for i in request.items for d in i.depends_on} | set(keys)),),
+    )
+    tools = {r["id"] for r in tool_rows.fetchall()}
+    existing = {r["key"]: r["id"] for r in existing_rows.fetchall()}
     for index, item in enumerate(request.items):
         if item.tool_id not in tools:
             errors.append({"loc": ["body", "items", index, "tool_id"], "msg": f"no tool {item.tool_id}"})
@@ -101,33 +110,33 @@ def create(conn: Any, request: NewItems, principal: Any) -> CreatedItems:
         (request.pack_id, request.pack_name or request.pack_id),
     )
     # Ids made here, so dependencies resolve before anything is written: every
-    # item, its dependencies included, in one COPY (depends_on is uuid[], not a
-    # foreign key, so the order of the rows does not matter).
+    # item, its dependencies included, in one statement (depends_on is uuid[],
+    # not a foreign key, so the order of the rows does not matter). A key taken
+    # meanwhile by a concurrent request is told, not a 500.
     ids = {key: str(uuid.uuid4()) for key in keys}
-    with (
-        conn.cursor() as cur,
-        cur.copy(f"COPY public.backlog_items ({', '.join(ITEM_COLUMNS)}) FROM STDIN") as copy,
-    ):
-        for item in request.items:
-            copy.write_row(
-                (
-                    ids[item.key],
-                    item.key,
-                    item.title,
-                    item.description,
-                    request.pack_id,
-                    item.tool_id,
-                    json.dumps(item.inputs),
-                    item.priority,
-                    item.estimate_minutes,
-                    uuid_array_literal(ids.get(d) or existing[d] for d in item.depends_on),
-                    array_literal(item.tags),
-                    item.environment,
-                    principal.name,  # the author may not approve the item's step
-                    principal.subject,
-                    principal.subject,
-                )
-            )
+    rows = [
+        {
+            "id": ids[item.key],
+            "key": item.key,
+            "title": item.title,
+            "description": item.description,
+            "pack_id": request.pack_id,
+            "tool_id": item.tool_id,
+            "inputs": item.inputs,
+            "priority": item.priority,
+            "estimate_minutes": item.estimate_minutes,
+            "depends_on": [ids.get(d) or existing[d] for d in item.depends_on],
+            "tags": item.tags,
+            "environment": item.environment,
+            "created_by": principal.name,  # the author may not approve the item's step
+            "created_by_sub": principal.subject,
+            "updated_by_sub": principal.subject,
+        }
+        for item in request.items
+    ]
+    inserted = conn.execute(INSERT_ITEMS, (json.dumps(rows),)).fetchone()["n"]
+    if inserted != len(rows):
+        raise Problem(409, "a key was taken by another request meanwhile; retry with other keys", type="conflict")
     audit.record(
         conn,
         actor=principal,

@@ -110,8 +110,11 @@ STEP_VIEW_COLUMNS = """
 """
 
 
+PLAN_ROW = f"SELECT {PLAN_COLUMNS} FROM public.plans WHERE id = %s"  # noqa: S608 - constants only
+
+
 def fetch_plan(conn: Any, plan_id: UUID | str) -> PlanView | None:
-    row = conn.execute(f"SELECT {PLAN_COLUMNS} FROM public.plans WHERE id = %s", (plan_id,)).fetchone()  # noqa: S608
+    row = conn.execute(PLAN_ROW, (plan_id,)).fetchone()
     return PlanView.model_validate(row) if row else None
 
 
@@ -127,16 +130,18 @@ GRAPH_LIST_LIMIT = 200
 def fetch_steps(conn: Any, plan_id: UUID | str, limit: int = MAX_STEPS_IN_RESPONSE, offset: int = 0) -> list[StepView]:
     """A page of steps in stage order: at most `limit`, and no more than
     MAX_STEP_BYTES of their JSON (at least one step)."""
-    rows = conn.execute(
-        f"SELECT * FROM (SELECT page.*, sum(bytes) OVER (ORDER BY stage, position) - bytes AS before "  # noqa: S608
-        f"FROM (SELECT {STEP_VIEW_COLUMNS}, octet_length(inputs::text) + coalesce(octet_length(output::text), 0) "
-        "+ coalesce(octet_length(rollback::text), 0) + coalesce(octet_length(error), 0) "
-        "+ 40 * cardinality(depends_on) + 400 AS bytes FROM public.plan_steps WHERE plan_id = %s "
-        "ORDER BY stage, position LIMIT %s OFFSET %s) page) sized WHERE before = 0 OR before + bytes <= %s "
-        "ORDER BY stage, position",
-        (plan_id, limit, offset, MAX_STEP_BYTES),
-    ).fetchall()
+    rows = conn.execute(STEP_PAGE, (plan_id, limit, offset, MAX_STEP_BYTES)).fetchall()
     return [StepView.model_validate(r) for r in rows]
+
+
+STEP_PAGE = (
+    "SELECT * FROM (SELECT page.*, sum(bytes) OVER (ORDER BY stage, position) - bytes AS before "  # noqa: S608
+    f"FROM (SELECT {STEP_VIEW_COLUMNS}, octet_length(inputs::text) + coalesce(octet_length(output::text), 0) "
+    "+ coalesce(octet_length(rollback::text), 0) + coalesce(octet_length(error), 0) "
+    "+ 40 * cardinality(depends_on) + 400 AS bytes FROM public.plan_steps WHERE plan_id = %s "
+    "ORDER BY stage, position LIMIT %s OFFSET %s) page) sized WHERE before = 0 OR before + bytes <= %s "
+    "ORDER BY stage, position"
+)
 
 
 def summarize_graph(graph: dict[str, Any], full: bool) -> dict[str, Any]:
@@ -212,13 +217,18 @@ def plan_detail(
 ) -> PlanCreated:
     from lib.llm import store
 
-    plan = fetch_plan(conn, plan_id)
-    if plan is None:
+    with conn.pipeline():  # the plan, a page of its steps and its comparison: one round trip
+        plan_rows = conn.execute(PLAN_ROW, (plan_id,))
+        step_rows = conn.execute(STEP_PAGE, (plan_id, limit, offset, MAX_STEP_BYTES))
+        comparison_rows = conn.execute(store.SUMMARY_ROWS, (plan_id,))
+    row = plan_rows.fetchone()
+    if row is None:
         raise not_found("plan", plan_id)
+    plan = PlanView.model_validate(row)
     plan.graph = summarize_graph(plan.graph, full_graph)
     plan.totals = summarize_graph(plan.totals, full_graph)
     total = int(plan.totals["steps"])  # steps are written once, with the plan (copy_steps)
-    steps = fetch_steps(conn, plan_id, limit, offset)
+    steps = [StepView.model_validate(r) for r in step_rows.fetchall()]
     return PlanCreated(
         plan=plan,
         steps=steps,
@@ -228,5 +238,5 @@ def plan_detail(
         evaluations=[],
         verdict=plan.verdict or "allow",
         reused=reused,
-        comparison=store.load_summary(conn, plan_id),
+        comparison=store.summary_of(comparison_rows.fetchall()),
     )

@@ -40,13 +40,17 @@ def change(
     status and reason in its data, which `data` may add to) in the same
     transaction. With `only_from`, only a plan in one of those statuses
     changes; returns whether it did (no event when it did not)."""
-    guard = " AND status = ANY(%s)" if only_from is not None else ""
-    params: tuple[Any, ...] = (status, reason, plan_id) + ((list(only_from),) if only_from is not None else ())
-    changed = conn.execute(
-        f"UPDATE public.plans SET status = %s, status_reason = %s, updated_at = now() WHERE id = %s{guard} RETURNING 1",  # noqa: S608 - constants only
-        params,
-    ).fetchone()
-    if changed is None:
+    update = "UPDATE public.plans SET status = %s, status_reason = %s, updated_at = now() WHERE id = %s"
+    if only_from is None:
+        # the caller holds the plan: the change applies, and nothing needs
+        # reading back (a pipelined transaction sends it with what follows)
+        conn.execute(update, (status, reason, plan_id))
+    elif (
+        conn.execute(
+            update + " AND status = ANY(%s) RETURNING 1", (status, reason, plan_id, list(only_from))
+        ).fetchone()
+        is None
+    ):
         return False
     if event:
         from lib.trail import events

@@ -91,7 +91,7 @@ def record(
             "snapshot_digest": snapshot_digest,
         }
     )
-    row = conn.execute(
+    cursor = conn.execute(
         INSERT,
         (
             chain_for(plan_id),
@@ -109,8 +109,12 @@ def record(
             snapshot_key,
             snapshot_digest,
         ),
-    ).fetchone()
-    return dict(row)
+    )
+    from lib.data import db
+
+    if db.in_pipeline(conn):  # queued with the transaction's last writes; its row is not needed
+        return {}
+    return dict(cursor.fetchone())
 
 
 @dataclass

@@ -69,9 +69,15 @@ def _row(type: str, plan_id: UUID | str | None, data: Mapping[str, Any] | None) 
     return type, plan_id, json.dumps(data or {}, default=str)
 
 
-def emit(conn: Any, type: str, plan_id: UUID | str | None = None, data: Mapping[str, Any] | None = None) -> int:
-    row = conn.execute(INSERT, _row(type, plan_id, data)).fetchone()
-    return int(row["id"])
+def emit(conn: Any, type: str, plan_id: UUID | str | None = None, data: Mapping[str, Any] | None = None) -> int | None:
+    """Write the event in the caller's transaction; its id, unless the
+    statement is queued in a pipeline (then reading it would cost a round trip)."""
+    from lib.data import db
+
+    cursor = conn.execute(INSERT, _row(type, plan_id, data))
+    if db.in_pipeline(conn):
+        return None
+    return int(cursor.fetchone()["id"])
 
 
 def emit_many(conn: Any, items: Iterable[tuple[str, UUID | str | None, Mapping[str, Any] | None]]) -> None:

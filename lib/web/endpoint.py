@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from lib import settings
-from lib.web.http import STATUS_TEXT, Context, Handler, Idempotency, Operation, Reply, Request, ResponseBody
+from lib.web.http import STATUS_TEXT, Connection, Context, Handler, Idempotency, Operation, Reply, Request, ResponseBody
 from lib.web.parsing import parse_body, parse_query
 from lib.web.problems import CONTENT_TYPE as PROBLEM_JSON
 from lib.web.problems import Problem
@@ -68,6 +68,7 @@ class Endpoint:
         summary: str = "",
         flag: str | None = None,
         idempotency: Idempotency | None = None,
+        connection: Connection | None = None,
         webhook_secret_env: str | None = None,
         server_secret_env: str | None = None,
         webhook_secret: Callable[[dict[str, str]], list[tuple[str, str]]] | None = None,
@@ -92,6 +93,8 @@ class Endpoint:
                 summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
                 flag=flag,
                 idempotency=idempotency or ("atomic" if method == "POST" else "none"),
+                # a GET only reads: its statements need no BEGIN or COMMIT
+                connection=connection or ("read" if method == "GET" else "plain"),
                 webhook_secret_env=webhook_secret_env,
                 server_secret_env=server_secret_env,
                 webhook_secret=webhook_secret,
@@ -166,6 +169,7 @@ class Endpoint:
         try:
             params = self.path_params(request)
             ctx = Context(request, request_id, params, stack, after_send)
+            ctx.connection = op.connection
             reply = self._run(op, ctx)
         except Problem as problem:
             self._rollback(stack)

@@ -26,6 +26,7 @@ from lib.web.problems import TITLES, Problem, field_error
 log = logging.getLogger("nofx.endpoint")
 
 Idempotency = Literal["atomic", "separate", "none"]
+Connection = Literal["plain", "pipelined", "read"]
 # the reason phrases of the error statuses are the problem titles
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", **TITLES}
 
@@ -158,6 +159,7 @@ class Context:
         self._stack = stack
         self._conn: Any = None
         self.after_commit: list[Callable[[], Any]] = []  # run once the transaction has committed
+        self.connection: Connection = "plain"  # set from the operation
         # Work for after the answer is sent, run by the body's close(): a plan
         # of 100,000 steps takes a few tenths of a second to free and to sweep.
         self.after_send = after_send
@@ -168,11 +170,15 @@ class Context:
 
     @property
     def conn(self) -> Any:
-        """The request's transaction, opened on first use, committed with the response."""
+        """The request's connection, opened on first use: a transaction
+        committed with the response (`plain`, or `pipelined`: its statements
+        sent together where they can be), or for a request that only reads,
+        statements in autocommit (`read`: no BEGIN or COMMIT round trips)."""
         if self._conn is None:
             from lib.data import db
 
-            self._conn = self._stack.enter_context(db.transaction())
+            opened = {"plain": db.transaction, "pipelined": db.pipelined, "read": db.reading}[self.connection]
+            self._conn = self._stack.enter_context(opened())
         return self._conn
 
     def param(self, name: str) -> str:
@@ -200,6 +206,7 @@ class Operation:
     summary: str
     flag: str | None
     idempotency: Idempotency
+    connection: Connection
     webhook_secret_env: str | None
     server_secret_env: str | None
     # a signature required, with the secrets found per request: [(who signs, their secret)]
