@@ -152,6 +152,21 @@ def test_a_webhook_approver_resolves_through_supabase_auth_users(supabase_url: s
         assert ids("lee@example.com") == []  # auth.users decides here, not the project's record
 
 
+def test_supabase_cron_calls_the_tick_every_minute_where_it_exists(supabase_url: str) -> None:
+    migrate.migrate(_as_role(supabase_url, OWNER))
+    with psycopg.connect(supabase_url, autocommit=True) as c:
+        job = c.execute("SELECT jobname, schedule, command FROM cron.job").fetchall()
+        assert job == [("nofx-tick", "* * * * *", "SELECT nofx.call_tick()")]
+        assert c.execute("SELECT nofx.call_tick()").fetchone() == (None,)  # not configured yet: nothing sent
+        c.execute("UPDATE public.config SET value = '\"https://nofx.example/api/cron/tick\"' WHERE key = 'tick.url'")
+        c.execute("INSERT INTO vault.secrets (name, secret) VALUES ('nofx_cron_secret', 's3cret')")
+    with db_connect(_as_role(supabase_url, OWNER)) as c:  # the job runs as the owner
+        assert c.execute("SELECT nofx.call_tick() AS id").fetchone()["id"] is not None
+    with psycopg.connect(supabase_url, autocommit=True) as c:
+        sent = c.execute("SELECT method, url, headers FROM net.http_request_queue").fetchall()
+    assert sent == [("GET", "https://nofx.example/api/cron/tick", {"Authorization": "Bearer s3cret"})]
+
+
 def test_plain_postgres_gets_the_prelude_then_the_migrations(scratch_url: str) -> None:
     with db_connect(scratch_url) as c:
         assert migrate.needs_prelude(c) is True
@@ -160,6 +175,9 @@ def test_plain_postgres_gets_the_prelude_then_the_migrations(scratch_url: str) -
         assert migrate.needs_prelude(c) is False
         kind = c.execute("SELECT relkind FROM pg_class WHERE oid = 'realtime.messages'::regclass").fetchone()
         assert kind == {"relkind": "r"}  # the prelude's own, unpartitioned table
+        # no pg_cron or pg_net here: the Supabase Cron migration applied and scheduled nothing
+        assert c.execute("SELECT to_regclass('cron.job') AS job").fetchone() == {"job": None}
+        assert c.execute("SELECT nofx.call_tick() AS id").fetchone() == {"id": None}
 
 
 def _insert_event(url: str) -> tuple[int, list[dict[str, Any]], list[str]]:
