@@ -59,10 +59,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def dev_server(database_url: str, threads: int = 16) -> Iterator[tuple[str, int]]:
+def dev_server(
+    database_url: str, threads: int = 16, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     """The dev server in its own process, as a user would run it."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "NOFX_DB_POOL_MAX": str(max(8, threads))}
+    env = {**os.environ, "DATABASE_URL": database_url, "NOFX_DB_POOL_MAX": str(max(8, threads)), **(extra_env or {})}
     proc = subprocess.Popen(
         [
             sys.executable,

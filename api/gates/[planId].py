@@ -7,7 +7,7 @@ steps: [...], models: [...], history: [...]}`; unknown plan: 404.
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lib.gates import evaluations
+from lib.gates import report
 from lib.planner import reevaluate
 from lib.trail import notify
 from lib.web.endpoint import Endpoint
@@ -21,21 +21,21 @@ class Reevaluation(BaseModel):
 
 
 class StepsPage(BaseModel):
-    steps_limit: int = Field(default=evaluations.STEPS_PAGE, ge=1, le=2000)
+    steps_limit: int = Field(default=report.STEPS_PAGE, ge=1, le=2000)
     steps_offset: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
-@app.get(role="viewer", query=StepsPage, response=evaluations.GateReport, problems=(404,))
+@app.get(role="viewer", query=StepsPage, response=report.GateReport, problems=(404,))
 def read(ctx):
     """The latest generation of gate results: per gate, per model, and a page of the flagged steps."""
     q = ctx.query
-    return evaluations.report(ctx.conn, ctx.uuid_param("planId"), q.steps_limit, q.steps_offset)
+    return report.report(ctx.conn, ctx.uuid_param("planId"), q.steps_limit, q.steps_offset)
 
 
-@app.post(role="planner", body=Reevaluation, response=evaluations.GateReport, problems=(404,))
+@app.post(role="planner", body=Reevaluation, response=report.GateReport, problems=(404,))
 def rerun(ctx):
     """Evaluate the plan again; a new generation is written and history is kept."""
-    report = reevaluate.reevaluate(ctx.conn, ctx.uuid_param("planId"), ctx.principal, ctx.body.reason)
-    if report.plan_status == "blocked":  # blocked now: Slack was queued, retried by the tick
-        ctx.after_commit.append(lambda: notify.deliver_quietly(report.plan_id))
-    return report
+    result = reevaluate.reevaluate(ctx.conn, ctx.uuid_param("planId"), ctx.principal, ctx.body.reason)
+    if result.plan_status == "blocked":  # blocked now: Slack was queued, retried by the tick
+        ctx.after_commit.append(lambda: notify.deliver_quietly(result.plan_id))
+    return result

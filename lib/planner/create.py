@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lib.planner import PlanDraft, PlanOptions
-from lib.planner.load import gate_context, load_stats, load_tools, resolve_roots
+from lib.planner.load import registry_and_context, resolve_roots
 from lib.planner.views import (
     MAX_STEPS_IN_RESPONSE,
     PlanCreated,
@@ -24,7 +24,16 @@ from lib.planner.views import (
     existing_open_plan,
     open_plan_id,
 )
-from lib.planner.write import Judged, copy_steps, graph_summary, insert_plan, record_plan, steps_copied_meanwhile
+from lib.planner.write import (
+    SMALL_PLAN_STEPS,
+    Judged,
+    copy_steps,
+    graph_summary,
+    insert_plan,
+    insert_steps,
+    record_plan,
+    steps_copied_meanwhile,
+)
 from lib.runtime import pause_gc
 from lib.web.problems import Problem
 
@@ -94,6 +103,9 @@ def create(
 
 
 def _read(conn: Any, request: PlanRequest) -> tuple[Any, ...]:
+    # the registry and the gates' context first, in one pipelined round trip
+    # (after a streamed read, psycopg 3.3 fails a pipeline on its chunked rows)
+    tools, stats, context = registry_and_context(conn, request.options)
     roots, backlog = resolve_roots(conn, request)
     if roots is None and not any(i.status == "open" for i in backlog.values()):
         raise Problem(
@@ -102,8 +114,7 @@ def _read(conn: Any, request: PlanRequest) -> tuple[Any, ...]:
             type="invalid-input",
             errors=[{"loc": ["body"], "msg": "no open backlog items"}],
         )
-    tools, stats = load_tools(conn), load_stats(conn)
-    return roots, backlog, tools, stats, gate_context(conn, tools, stats, request.options)
+    return roots, backlog, tools, stats, context
 
 
 def _judge(draft: PlanDraft, ctx: Any, comparison: Any, options: PlanOptions) -> Judged:
@@ -163,6 +174,18 @@ def _create(
         view.source = judged.source
         return 200, _answer(view, judged, dry_run=True)
 
+    if comparison is None and len(draft.steps) <= SMALL_PLAN_STEPS:
+        # A small plan: judged, then everything it writes after the plan row
+        # (steps, verdict, evaluation rows, events, audit) in one round trip.
+        judged = _judge(draft, ctx, None, options)
+        row = insert_plan(conn, request, principal, idempotency_key, draft, "deterministic")
+        if row is None:
+            return 200, existing_open_plan(conn, draft.fingerprint)
+        answer = _answer_with(row, judged)
+        with conn.pipeline():
+            insert_steps(conn, str(row["id"]), draft)
+            record_plan(conn, str(row["id"]), row["title"], judged, [], None, request, principal)
+        return 201, answer
     if comparison is None:
         # The draft is final: it is written as a draft while the gates judge
         # it (and the rest of what is written is prepared), and record()
@@ -191,8 +214,16 @@ def _prepare(row: dict[str, Any], judged: Judged, principal: Any) -> tuple[list[
     it (verdict, score and status; the same now() stamps updated_at)."""
     from lib.gates import evaluations
 
+    lines = evaluations.evaluation_lines(judged.evaluation, principal.name, judged.model_evaluations)
+    return lines, _answer_with(row, judged)
+
+
+def _answer_with(row: dict[str, Any], judged: Judged) -> PlanCreated:
+    """The answer, with the plan row as record() leaves it (verdict, score
+    and status; the same now() stamps updated_at)."""
+    from lib.gates import evaluations
+
     evaluation = judged.evaluation
-    lines = evaluations.evaluation_lines(evaluation, principal.name, judged.model_evaluations)
     plan = PlanView.model_validate(
         {
             **row,
@@ -202,7 +233,7 @@ def _prepare(row: dict[str, Any], judged: Judged, principal: Any) -> tuple[list[
             "score": evaluation.score,
         }
     )
-    return lines, _answer(plan, judged, dry_run=False)
+    return _answer(plan, judged, dry_run=False)
 
 
 def _answer(plan: PlanView, judged: Judged, *, dry_run: bool) -> PlanCreated:

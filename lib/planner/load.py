@@ -34,11 +34,22 @@ class ToolRegistry(dict[str, Tool]):
         self.errors = errors
 
 
+TOOL_ROWS = (
+    "SELECT id, name, kind, category, mutating, sensitive, approval_policy, rollback_template, "
+    "cost_model, default_duration_ms, config FROM public.tools"
+)
+STAT_ROWS = (
+    "SELECT tool_id, samples, p50_ms, p95_ms, avg_cost_usd::float8 AS avg_cost_usd, "
+    "avg_input_tokens::float8 AS avg_input_tokens, avg_output_tokens::float8 AS avg_output_tokens, "
+    "unknown_cost_samples FROM public.tool_metric_stats"
+)
+
+
 def load_tools(conn: Any) -> ToolRegistry:
-    rows = conn.execute(
-        "SELECT id, name, kind, category, mutating, sensitive, approval_policy, rollback_template, "
-        "cost_model, default_duration_ms, config FROM public.tools"
-    ).fetchall()
+    return registry_of(conn.execute(TOOL_ROWS).fetchall())
+
+
+def registry_of(rows: list[dict[str, Any]]) -> ToolRegistry:
     tools: dict[str, Tool] = {}
     errors: dict[str, str] = {}
     for row in rows:
@@ -52,12 +63,32 @@ def load_tools(conn: Any) -> ToolRegistry:
 
 
 def load_stats(conn: Any) -> dict[str, ToolStats]:
-    rows = conn.execute(
-        "SELECT tool_id, samples, p50_ms, p95_ms, avg_cost_usd::float8 AS avg_cost_usd, "
-        "avg_input_tokens::float8 AS avg_input_tokens, avg_output_tokens::float8 AS avg_output_tokens, "
-        "unknown_cost_samples FROM public.tool_metric_stats"
-    ).fetchall()
-    return {r["tool_id"]: ToolStats.model_validate(r) for r in rows}
+    return {r["tool_id"]: ToolStats.model_validate(r) for r in conn.execute(STAT_ROWS).fetchall()}
+
+
+def registry_and_context(conn: Any, options: PlanOptions) -> tuple[ToolRegistry, dict[str, ToolStats], Any]:
+    """The tools, their measured stats, and the gates' context (settings and
+    policies): four reads sent together, one round trip."""
+    from lib.gates import evaluations
+    from lib.gates.compliance import load_policy_set
+    from lib.gates.evaluate import GateContext
+
+    with conn.pipeline():
+        tool_rows = conn.execute(TOOL_ROWS)
+        stat_rows = conn.execute(STAT_ROWS)
+        setting_rows = conn.execute(evaluations.SETTINGS_ROWS)
+        policy_rows = conn.execute(evaluations.POLICY_ROWS)
+    tools = registry_of(tool_rows.fetchall())
+    stats = {r["tool_id"]: ToolStats.model_validate(r) for r in stat_rows.fetchall()}
+    context = GateContext(
+        tools=tools,
+        tool_errors=tools.errors,
+        stats=stats,
+        options=options,
+        settings=evaluations.settings_of(setting_rows.fetchall()),
+        policies=load_policy_set(policy_rows.fetchall()),
+    )
+    return tools, stats, context
 
 
 _BACKLOG_ITEMS = TypeAdapter(list[BacklogItem])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from lib.gates import evaluations
+from lib.gates import evaluations, report
 from lib.gates.evaluate import evaluate_gates
 from lib.llm import store
 from lib.llm.adopt import adopt
@@ -25,7 +25,7 @@ from lib.trail import audit
 REEVALUATE_STATUSES = ("ready", "blocked")
 
 
-def reevaluate(conn: Any, plan_id: UUID, principal: Any, reason: str | None) -> evaluations.GateReport:
+def reevaluate(conn: Any, plan_id: UUID, principal: Any, reason: str | None) -> report.GateReport:
     with gc_paused():
         plan, draft = load.load_draft(conn, plan_id)
         options = PlanOptions.model_validate({**plan["options"], "dry_run": False})
@@ -67,4 +67,4 @@ def reevaluate(conn: Any, plan_id: UUID, principal: Any, reason: str | None) -> 
             "reason": reason,
         },
     )
-    return evaluations.report(conn, plan_id)
+    return report.report(conn, plan_id)

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
+from pydantic_core import to_json
+
 from lib.data.sqltext import NULL, array_literal, copy_json, copy_text, uuid_array_literal, write_lines
 from lib.llm.summary import ComparisonSummary
 from lib.planner import PlanDraft
@@ -79,6 +81,54 @@ def _step_rows(plan_id: str, draft: PlanDraft) -> Iterator[str]:
             f"{text(s.environment)}\t{copy_text(array_literal(s.tags)) if s.tags else '{}'}\t{s.priority}\t"
             f"{text(s.duration_source)}\n"
         )
+
+
+# Up to this many steps a plan is written in one pipelined round trip
+# (statements, not COPY, which takes two round trips of its own and cannot
+# run in a pipeline); a larger plan is COPYed while the gates judge it.
+SMALL_PLAN_STEPS = 500
+
+INSERT_STEPS = f"""
+INSERT INTO public.plan_steps ({", ".join(STEP_COLUMNS)})
+SELECT {", ".join(STEP_COLUMNS)} FROM jsonb_to_recordset(%s::jsonb) AS t(
+  id uuid, plan_id uuid, backlog_item_id uuid, item_key text, title text, pack_id text, tool_id text, stage int,
+  position int, depends_on uuid[], idempotency_token text, rollback jsonb, inputs jsonb, requires_approval boolean,
+  status text, est_duration_ms bigint, est_cost_usd numeric, cost_note text, environment text, tags text[],
+  priority smallint, duration_source text)
+"""  # noqa: S608 - STEP_COLUMNS is a constant
+
+
+def insert_steps(conn: Any, plan_id: str, draft: PlanDraft) -> None:
+    """A small plan's steps in one statement (one JSON recordset): in a
+    pipeline it travels with the rest of what the plan writes."""
+    rows = [
+        {
+            "id": s.id,
+            "plan_id": plan_id,
+            "backlog_item_id": s.item_id,
+            "item_key": s.item_key,
+            "title": s.title,
+            "pack_id": s.pack_id,
+            "tool_id": s.tool_id,
+            "stage": s.stage,
+            "position": s.position,
+            "depends_on": s.depends_on,
+            "idempotency_token": s.idempotency_token,
+            "rollback": s.rollback,
+            "inputs": s.inputs,
+            "requires_approval": s.requires_approval,
+            "status": "pending",
+            "est_duration_ms": s.est_duration_ms,
+            "est_cost_usd": s.est_cost_usd,
+            "cost_note": s.cost_note,
+            "environment": s.environment,
+            "tags": s.tags,
+            "priority": s.priority,
+            "duration_source": s.duration_source,
+        }
+        for s in draft.steps
+    ]
+    conn.execute(INSERT_STEPS, (to_json(rows).decode(),))
 
 
 def copy_steps(conn: Any, plan_id: str, draft: PlanDraft, table: str = "public.plan_steps") -> None:
@@ -160,6 +210,7 @@ def record_plan(
         model_evaluations=judged.model_evaluations,
         set_status=True,
         lines=lines,
+        generation=1,  # a new plan's first: nothing to read back
     )
     if judged.comparison is not None:
         from lib.llm import store
