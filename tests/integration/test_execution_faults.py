@@ -121,3 +121,29 @@ def test_the_gates_report_pages_its_flagged_steps(client: Client, tokens, conn) 
     seen = {s["step_id"] for s in first["steps"]} | {s["step_id"] for s in last["steps"]}
     assert len(seen) == 250
     assert json.dumps(first)  # a plain JSON document
+
+
+def test_a_request_cut_off_from_the_database_frees_its_idempotency_key(fresh_database, tokens) -> None:
+    from lib.web.devserver import build_app
+    from tests.support.backlog import seed_backlog
+
+    client = Client(build_app())
+    for _ in range(3):  # warm the pool: its idle connections are cut too
+        assert client.get("/api/health").status == 200
+    with psycopg.connect(fresh_database, autocommit=True, application_name="keeper") as c:
+        seed_backlog(c, "blip", {"A": []})
+        # every connection to the database is cut (a restart, a failover) part
+        # way through the request's writes, its own last
+        c.execute(
+            "CREATE FUNCTION cut_me_off() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND application_name <> 'keeper'; "
+            "PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$"
+        )
+        c.execute("CREATE TRIGGER cut_me_off BEFORE INSERT ON plans FOR EACH ROW EXECUTE FUNCTION cut_me_off()")
+        key = {"idempotency-key": "blip-1"}
+        cut = client.post("/api/auto-planner/plan", json={"pack_ids": ["blip"]}, token=tokens["planner"], headers=key)
+        assert cut.status == 503 and cut.header("retry-after"), cut.text
+        c.execute("DROP TRIGGER cut_me_off ON plans")
+        retry = client.post("/api/auto-planner/plan", json={"pack_ids": ["blip"]}, token=tokens["planner"], headers=key)
+        assert retry.status == 201, retry.text  # not "still in progress": the key was freed on a fresh connection
