@@ -294,6 +294,12 @@ def check_routes(report: Report, functions: dict[str, Function]) -> None:
             hit == name and query == wanted_query,
             f"GET {sample} reaches {hit or 'no function'} ({query or 'no query'}), expected {name} ({wanted_query})",
         )
+    # the console's page and settings come from functions (their CSP names
+    # the configured Supabase host), never from a static file
+    console = {"/": "api/console/index", "/index.html": "api/console/index", "/config.json": "api/console/config"}
+    for path, name in console.items():
+        hit, _ = resolve(path, config, functions)
+        report.check(hit == name, f"GET {path} reaches {hit or 'no function'}, expected {name}")
     for cron in config.get("crons", []):
         hit, _ = resolve(cron["path"], config, functions)
         report.check(hit is not None, f"cron {cron['path']} ({cron['schedule']}) reaches no function")

@@ -3,7 +3,9 @@ public/ as static files, on a real WSGI server (waitress).
 
 `vercel dev` needs a login, so local serving is our own; it follows the same
 rules: file routes, [param] segments passed as query parameters, static routes
-before dynamic ones, public/ served at the root.
+before dynamic ones, public/ served at the root, and vercel.json's rewrites and
+response headers (a function's own header wins over vercel.json's, as on
+Vercel), read from the same file the deployment reads.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
+import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,9 +25,36 @@ from lib.web import routes
 from lib.web.problems import CONTENT_TYPE, TITLES, Problem
 
 PUBLIC_DIR = settings.ROOT / "public"
+VERCEL_JSON = settings.ROOT / "vercel.json"
 log = logging.getLogger("nofx.devserver")
 
 StartResponse = Callable[..., Any]
+
+
+def _pattern(source: str) -> re.Pattern[str]:
+    """A vercel.json `source` as a regular expression. Ours use only literal
+    paths and `(.*)` groups, which path-to-regexp reads as regex groups."""
+    return re.compile(source)
+
+
+class VercelConfig:
+    """The parts of vercel.json that shape what a browser receives."""
+
+    def __init__(self, path: Path = VERCEL_JSON) -> None:
+        config = json.loads(path.read_text()) if path.is_file() else {}
+        self.rewrites = [(_pattern(r["source"]), r["destination"]) for r in config.get("rewrites", [])]
+        self.headers = [
+            (_pattern(h["source"]), [(x["key"], x["value"]) for x in h["headers"]]) for h in config.get("headers", [])
+        ]
+
+    def rewrite(self, path: str) -> str:
+        for pattern, destination in self.rewrites:
+            if pattern.fullmatch(path):
+                return destination
+        return path
+
+    def headers_for(self, path: str) -> list[tuple[str, str]]:
+        return [pair for pattern, pairs in self.headers if pattern.fullmatch(path) for pair in pairs]
 
 
 def _problem(start_response: StartResponse, status: int, detail: str) -> list[bytes]:
@@ -39,6 +69,7 @@ class DevServer:
     def __init__(self, api_dir: Path = routes.API_DIR, public_dir: Path = PUBLIC_DIR, background: Any = None) -> None:
         self.routes = routes.discover(api_dir)
         self.public_dir = public_dir.resolve()
+        self.vercel = VercelConfig()
         self.extra: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {}
         # where work after the reply runs (lib/web/background.py): threads
         # apart from the request threads, as Vercel runs other invocations
@@ -53,12 +84,16 @@ class DevServer:
         path = environ.get("PATH_INFO", "/")
         status_seen: list[str] = []
 
+        configured = self.vercel.headers_for(path)
+
         def recording_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status_seen.append(status)
+            own = {key.lower() for key, _ in headers}
+            headers = headers + [(key, value) for key, value in configured if key.lower() not in own]
             return start_response(status, headers, exc_info)
 
         try:
-            return self._dispatch(environ, recording_start, path)
+            return self._dispatch(environ, recording_start, self.vercel.rewrite(path))
         finally:
             log.info(
                 "%s %s %s %.1fms",

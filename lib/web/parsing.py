@@ -25,11 +25,13 @@ def _validation_problem(exc: ValidationError, where: str) -> Problem:
 def parse_query(op: Operation, request: Request, params: dict[str, str]) -> Any:
     """Query parameters into the operation's model. An undeclared parameter is
     a 422 (a typo must not be silently ignored); the [param] segments Vercel
-    passes as query parameters are declared by the route."""
+    passes as query parameters are declared by the route. A query model that
+    says extra="ignore" (a page, whose link may carry anything) ignores them."""
     fields = op.query.model_fields if op.query is not None else {}
     declared = {info.alias or name for name, info in fields.items()} | set(params)
+    ignores_others = op.query is not None and op.query.model_config.get("extra") == "ignore"
     for key, values in request.query.items():
-        if key not in declared:
+        if key not in declared and not ignores_others:
             raise field_error(422, ["query", key], f"unknown parameter; known: {', '.join(sorted(declared))}")
         if any("\x00" in v for v in values):
             raise field_error(422, ["query", key], "text may not contain NUL characters")

@@ -184,13 +184,11 @@ export class RealtimeNudger {
   }
 }
 
-// Supabase settings, only if present: ?supabase_url=&supabase_anon_key= on the
-// page's URL, else /config.json ({"supabase_url": …, "supabase_anon_key": …}).
+// Supabase settings from this deployment only: the same-origin /config.json
+// ({"supabase_url": …, "supabase_anon_key": …}). Never from the page's URL: a
+// crafted link must not send a password or an admin token to another host
+// (and the page's Content-Security-Policy would refuse that host anyway).
 export async function loadRealtimeConfig() {
-  const params = new URLSearchParams(window.location.search);
-  if (params.get('supabase_url') && params.get('supabase_anon_key')) {
-    return { supabase_url: params.get('supabase_url'), supabase_anon_key: params.get('supabase_anon_key') };
-  }
   try {
     const response = await fetch('config.json', { headers: { Accept: 'application/json' } });
     if (!response.ok) return null;

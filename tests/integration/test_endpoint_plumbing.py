@@ -60,7 +60,7 @@ def probe_client(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     (api / "_helpers.py").write_text("raise SystemExit('private files are not functions')\n")
     public = root / "public"
     public.mkdir()
-    (public / "index.html").write_text("<h1>console</h1>")
+    (public / "hello.html").write_text("<h1>hello</h1>")
     return Client(DevServer(api_dir=api, public_dir=public))
 
 
@@ -75,7 +75,7 @@ def test_routes_follow_vercel_file_rules(probe_client: Client, tokens: dict[str,
     # files starting with _ are not functions
     assert probe_client.get("/api/_helpers").status == 404
     assert probe_client.get("/api/nowhere").json()["status"] == 404
-    assert probe_client.get("/").text == "<h1>console</h1>"
+    assert probe_client.get("/hello.html").text == "<h1>hello</h1>"
     assert probe_client.get("/../etc/passwd").status == 404
 
 
