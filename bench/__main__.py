@@ -1,7 +1,8 @@
 """`python -m bench` (make bench): every benchmark, one after the other, in one
 run, each printing its table. The README carries the latest output.
 
-    python -m bench            planner and gates at 1k/10k, approvals, load, cold imports
+    python -m bench            planner and gates at 1k/10k, approvals, load, execution,
+                               round trips, cold imports
     python -m bench --full     also planner and gates at 100,000 (about two minutes more)
 
 Each benchmark makes and drops its own database on DATABASE_URL's server
@@ -14,7 +15,15 @@ import argparse
 import sys
 import time
 
-from bench import approvals_bench, cold_imports, gates_bench, load_bench, planner_bench
+from bench import (
+    approvals_bench,
+    cold_imports,
+    execution_bench,
+    gates_bench,
+    load_bench,
+    planner_bench,
+    roundtrips,
+)
 
 
 def section(title: str) -> float:
@@ -42,6 +51,13 @@ def main() -> int:
     load = load_bench.run(200, 5)
     print(load_bench.report(load), flush=True)
     load_problems = load_bench.failed_checks(load["checks"])
+
+    section("Execution: answer time with a slow tool, fan-out across invocations")
+    print(execution_bench.answer_table(execution_bench.answer()), flush=True)
+    print(execution_bench.fan_out_table(execution_bench.fan_out()), flush=True)
+
+    section("Database round trips per request (each one delayed 5 ms by a proxy)")
+    print(roundtrips.table(roundtrips.run(15)), flush=True)
 
     section("Cold import of every api/ module (fresh process, median of 7)")
     cold_imports.main(["--runs", "7"])
