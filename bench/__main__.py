@@ -17,6 +17,7 @@ import time
 
 from bench import (
     approvals_bench,
+    audit_bench,
     cold_imports,
     execution_bench,
     gates_bench,
@@ -58,6 +59,9 @@ def main() -> int:
 
     section("Database round trips per request (each one delayed 5 ms by a proxy)")
     print(roundtrips.table(roundtrips.run(15)), flush=True)
+
+    section("Audit trail reads at 20,000 entries (checkpoint or whole chain)")
+    print(audit_bench.table(audit_bench.run(20_000)), flush=True)
 
     section("Cold import of every api/ module (fresh process, median of 7)")
     cold_imports.main(["--runs", "7"])

@@ -129,10 +129,18 @@ def entry_hash(prev_hash: str, content: str) -> str:
     return hashlib.sha256((prev_hash + content).encode()).hexdigest()
 
 
-def verify_rows(chain: str, rows: list[Mapping[str, Any]], head: Mapping[str, Any] | None = None) -> ChainCheck:
-    """Check one chain's rows (ordered by seq): hashes, links, sequence, columns."""
-    prev = GENESIS
-    for index, row in enumerate(rows, start=1):
+def verify_rows(
+    chain: str,
+    rows: list[Mapping[str, Any]],
+    head: Mapping[str, Any] | None = None,
+    after: tuple[int, str] = (0, GENESIS),
+) -> ChainCheck:
+    """Check one chain's rows (ordered by seq): hashes, links, sequence,
+    columns. `after` is the (seq, hash) the rows follow: the genesis for a
+    whole chain, or the entry before the first row when checking from a
+    checkpoint."""
+    start, prev = after
+    for index, row in enumerate(rows, start=start + 1):
         problem = None
         if row["seq"] != index:
             problem = f"sequence jumps to {row['seq']} where {index} was expected (a row is missing)"
@@ -143,21 +151,22 @@ def verify_rows(chain: str, rows: list[Mapping[str, Any]], head: Mapping[str, An
         else:
             problem = _columns_disagree(row)
         if problem:
-            return ChainCheck(chain, len(rows), False, {"id": row["id"], "seq": row["seq"], "reason": problem})
+            return ChainCheck(chain, start + len(rows), False, {"id": row["id"], "seq": row["seq"], "reason": problem})
         prev = row["hash"]
-    if head is not None and (head["seq"] != len(rows) or head["hash"] != prev):
+    present = start + len(rows)
+    if head is not None and (head["seq"] != present or head["hash"] != prev):
         return ChainCheck(
             chain,
-            len(rows),
+            present,
             False,
             {
                 "id": None,
                 "seq": head["seq"],
                 "reason": f"chain head says {head['seq']} entries ending in {head['hash'][:12]}…; "
-                f"{len(rows)} entries are present (entries were removed)",
+                f"{present} entries are present (entries were removed)",
             },
         )
-    return ChainCheck(chain, len(rows), True)
+    return ChainCheck(chain, present, True)
 
 
 def _columns_disagree(row: Mapping[str, Any]) -> str | None:
@@ -177,16 +186,16 @@ def _columns_disagree(row: Mapping[str, Any]) -> str | None:
     return None
 
 
-SELECT_CHAIN = """
-SELECT id, chain, seq, occurred_at, actor, actor_role, action, plan_id, step_id,
-       backlog_item_ids, pack_ids, content, snapshot_key, snapshot_digest, prev_hash, hash
-  FROM public.audit_log WHERE chain = %s ORDER BY seq
-"""
+COLUMNS = """id, chain, seq, occurred_at, actor, actor_role, action, plan_id, step_id,
+       backlog_item_ids, pack_ids, content, snapshot_key, snapshot_digest, prev_hash, hash"""
+SELECT_CHAIN = f"SELECT {COLUMNS} FROM public.audit_log WHERE chain = %s ORDER BY seq"  # noqa: S608
+SELECT_HEAD = "SELECT seq, hash FROM public.audit_chain_heads WHERE chain = %s"
 
 
 def verify_chain(conn: Any, chain: str) -> tuple[ChainCheck, list[dict[str, Any]]]:
+    """The whole chain, from its first entry."""
     rows = conn.execute(SELECT_CHAIN, (chain,)).fetchall()
-    head = conn.execute("SELECT seq, hash FROM public.audit_chain_heads WHERE chain = %s", (chain,)).fetchone()
+    head = conn.execute(SELECT_HEAD, (chain,)).fetchone()
     return verify_rows(chain, rows, head), rows
 
 

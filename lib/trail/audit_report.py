@@ -1,6 +1,9 @@
-"""A plan's audit trail as GET /api/audit/:planId and the CLI show it: every
-entry, the chain verified end to end, and each snapshot fetched from storage
-(once per distinct key) and checked against the digest its entry carries."""
+"""A plan's audit trail as GET /api/audit/:planId and the CLI show it: a page
+of entries, the chain verified from its checkpoint (lib/trail/checkpoints.py)
+or, on request, end to end, and the page's snapshots (all of them on request)
+fetched from storage once per distinct key and checked against the digest
+each entry carries. An entry's item ids are cut to the first 200 with their
+count: a plan of 100,000 items must not make a 4.5 MB reply."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from lib.data import storage
-from lib.trail import audit
+from lib.trail import audit, checkpoints
 from lib.web.problems import not_found
 
 
@@ -32,7 +35,8 @@ class Entry(BaseModel):
     actor_role: str | None
     action: str
     step_id: UUID | None
-    backlog_item_ids: list[str]
+    backlog_item_ids: list[str]  # the first ITEM_IDS_SHOWN, sorted
+    backlog_items_total: int
     pack_ids: list[str]
     details: dict[str, Any]
     hash: str
@@ -44,12 +48,18 @@ class ChainResult(BaseModel):
     ok: bool
     entries: int
     first_break: dict[str, Any] | None
+    # what this answer checked: "full" from the first entry, or "checkpoint":
+    # from verified_from_seq on, the entries before verified at checkpoint_verified_at
+    scope: str
+    verified_from_seq: int
+    checkpoint_verified_at: datetime | None
 
 
 class AuditTrail(BaseModel):
     plan_id: UUID
     chain: ChainResult
     snapshots_ok: bool
+    snapshots_checked: str  # "page" or "all"
     entries: list[Entry]
     entries_total: int
 
@@ -73,21 +83,42 @@ def check_snapshots(rows: Iterable[Mapping[str, Any]]) -> dict[int, bool]:
     return checked
 
 
-def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0) -> AuditTrail:
+ITEM_IDS_SHOWN = 200
+SELECT_PAGE = """
+SELECT id, seq, occurred_at, actor, actor_role, action, step_id,
+       backlog_item_ids[1:%(shown)s] AS backlog_item_ids,
+       coalesce(cardinality(backlog_item_ids), 0) AS backlog_items_total, pack_ids, content,
+       snapshot_key, snapshot_digest, prev_hash, hash
+  FROM public.audit_log WHERE chain = %(chain)s ORDER BY seq LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0, full: bool = False) -> AuditTrail:
     if conn.execute("SELECT 1 FROM public.plans WHERE id = %s", (plan_id,)).fetchone() is None:
         raise not_found("plan", plan_id)
-    check, rows = audit.verify_chain(conn, audit.chain_for(plan_id))
+    chain = audit.chain_for(plan_id)
+    if full:
+        check, rows = audit.verify_chain(conn, chain)
+        verified = checkpoints.Verified(check, 1, None, None)
+        checked_rows: list[dict[str, Any]] = rows
+    else:
+        verified = checkpoints.verify_since_checkpoint(conn, chain)
+        check = verified.check
+    page = conn.execute(
+        SELECT_PAGE, {"shown": ITEM_IDS_SHOWN, "chain": chain, "limit": limit, "offset": offset}
+    ).fetchall()
+    if not full:
+        checked_rows = page
+    snapshot_checks = check_snapshots(checked_rows)
+    snapshots_ok = all(snapshot_checks.values())
     first_break = check.first_break
-    verified = check_snapshots(rows)
-    snapshots_ok = all(verified.values())
     if first_break is None and not snapshots_ok:
-        row = next(r for r in rows if verified.get(r["id"]) is False)
+        row = next(r for r in checked_rows if snapshot_checks.get(r["id"]) is False)
         first_break = {
             "id": row["id"],
             "seq": row["seq"],
             "reason": f"snapshot {row['snapshot_key']} is missing or does not match its digest",
         }
-    page = rows[offset : offset + limit]
     urls = storage.backend().signed_urls([r["snapshot_key"] for r in page if r["snapshot_key"]])
     entries = []
     for row in page:
@@ -98,7 +129,7 @@ def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0) -> AuditT
                 key=row["snapshot_key"],
                 sha256=row["snapshot_digest"],
                 url=urls[row["snapshot_key"]],
-                verified=verified[row["id"]],
+                verified=snapshot_checks[row["id"]],
             )
         entries.append(
             Entry(
@@ -108,7 +139,8 @@ def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0) -> AuditT
                 actor_role=row["actor_role"],
                 action=row["action"],
                 step_id=row["step_id"],
-                backlog_item_ids=row["backlog_item_ids"],
+                backlog_item_ids=row["backlog_item_ids"] or [],
+                backlog_items_total=row["backlog_items_total"],
                 pack_ids=row["pack_ids"],
                 details=content.get("details", {}),
                 hash=row["hash"],
@@ -116,10 +148,19 @@ def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0) -> AuditT
                 snapshot=link,
             )
         )
+    head = conn.execute(audit.SELECT_HEAD, (chain,)).fetchone()
     return AuditTrail(
         plan_id=plan_id,
-        chain=ChainResult(ok=check.ok and snapshots_ok, entries=check.entries, first_break=first_break),
+        chain=ChainResult(
+            ok=check.ok and snapshots_ok,
+            entries=check.entries,
+            first_break=first_break,
+            scope="full" if full or verified.checkpoint_at is None else "checkpoint",
+            verified_from_seq=verified.from_seq,
+            checkpoint_verified_at=verified.checkpoint_at,
+        ),
         snapshots_ok=snapshots_ok,
+        snapshots_checked="all" if full else "page",
         entries=entries,
-        entries_total=len(rows),
+        entries_total=head["seq"] if head else 0,
     )

@@ -20,13 +20,15 @@ from tests.support.wsgi_client import Client
 def test_the_trail_links_every_act_and_verifies(client: Client, tokens, conn) -> None:
     plan_id = executed_plan(client, tokens, conn, "aud1")
     trail = client.get(f"/api/audit/{plan_id}", token=tokens["viewer"]).json()
-    assert trail["chain"] == {"ok": True, "entries": trail["entries_total"], "first_break": None}
+    chain = trail["chain"]
+    assert chain["ok"] is True and chain["entries"] == trail["entries_total"] and chain["first_break"] is None
+    assert chain["scope"] == "full" and chain["verified_from_seq"] == 1  # no checkpoint yet: from the first entry
     assert trail["snapshots_ok"] is True
     actions = [e["action"] for e in trail["entries"]]
     assert actions[0] == "plan.created" and actions[-1] == "plan.completed"
     assert actions.count("step.started") == 2 and actions.count("step.succeeded") == 2
     created = trail["entries"][0]
-    assert created["pack_ids"] == ["aud1"] and len(created["backlog_item_ids"]) == 2
+    assert created["pack_ids"] == ["aud1"] and len(created["backlog_item_ids"]) == created["backlog_items_total"] == 2
     step_entry = next(e for e in trail["entries"] if e["action"] == "step.succeeded")
     assert step_entry["step_id"] and len(step_entry["backlog_item_ids"]) == 1
     assert [e["seq"] for e in trail["entries"]] == list(range(1, len(actions) + 1))

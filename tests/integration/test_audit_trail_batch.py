@@ -33,7 +33,7 @@ def test_a_repeated_snapshot_is_fetched_once_and_each_entry_checked(
     )
     storage_calls["get"].clear()
 
-    trail = client.get(f"/api/audit/{plan_id}", token=tokens["viewer"]).json()
+    trail = client.get(f"/api/audit/{plan_id}?verify=full", token=tokens["viewer"]).json()
     linked = [e for e in trail["entries"] if e["snapshot"]]
     keys = {e["snapshot"]["key"] for e in linked}
     assert len(linked) > len(keys)  # a key repeats
@@ -52,16 +52,21 @@ def test_a_repeated_snapshot_is_fetched_once_and_each_entry_checked(
     assert snap.status == 200 and hashlib.sha256(snap.body).hexdigest() == digest
 
 
-def test_only_the_page_is_signed_and_the_whole_chain_is_checked(client: Client, tokens, conn, storage_calls) -> None:
+def test_only_the_page_is_signed_and_checked_unless_full_is_asked(client: Client, tokens, conn, storage_calls) -> None:
     plan_id = executed_plan(client, tokens, conn, "atb2")
-    full = client.get(f"/api/audit/{plan_id}", token=tokens["viewer"]).json()
+    storage_calls["get"].clear()
+    full = client.get(f"/api/audit/{plan_id}?verify=full", token=tokens["viewer"]).json()
+    assert full["snapshots_checked"] == "all"
+    assert set(storage_calls["get"]) == {e["snapshot"]["key"] for e in full["entries"] if e["snapshot"]}
     storage_calls["signed_urls"].clear()
     storage_calls["get"].clear()
-    page = client.get(f"/api/audit/{plan_id}?limit=1&offset=0", token=tokens["viewer"]).json()
+    last = full["entries_total"] - 1  # the plan's final entry carries a snapshot
+    page = client.get(f"/api/audit/{plan_id}?limit=1&offset={last}", token=tokens["viewer"]).json()
     assert page["entries_total"] == full["entries_total"] and len(page["entries"]) == 1
-    assert storage_calls["signed_urls"] == [[e["snapshot"]["key"] for e in page["entries"] if e["snapshot"]]]
-    assert set(storage_calls["get"]) == {e["snapshot"]["key"] for e in full["entries"] if e["snapshot"]}
-    assert page["snapshots_ok"] is True
+    (key,) = [e["snapshot"]["key"] for e in page["entries"] if e["snapshot"]]
+    assert storage_calls["signed_urls"] == [[key]]
+    assert set(storage_calls["get"]) == {key}  # the page's snapshot only
+    assert page["snapshots_ok"] is True and page["snapshots_checked"] == "page"
 
 
 def test_local_signed_urls_sign_each_distinct_key(client: Client) -> None:

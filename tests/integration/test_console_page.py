@@ -28,7 +28,7 @@ def test_the_page_allows_connections_to_itself_and_the_configured_project_only(c
     for path in ("/", "/index.html", "/?supabase_url=https://attacker.test&supabase_anon_key=k"):
         r = client.get(path)
         assert r.status == 200 and r.headers["content-type"].startswith("text/html")
-        assert b"<script type=\"module\" src=\"app.js\"></script>" in r.body
+        assert b'<script type="module" src="app.js"></script>' in r.body
         policy = _directives(r.headers["content-security-policy"])
         assert policy["connect-src"] == ["'self'", "https://abcd.supabase.co", "wss://abcd.supabase.co"]
         assert policy["frame-ancestors"] == ["'none'"] and policy["script-src"] == ["'self'"]

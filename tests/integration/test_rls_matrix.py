@@ -55,10 +55,16 @@ INSERT INTO overrides (plan_id, scope, action, reason, actor, actor_sub)
 INSERT INTO nofx_schema_migrations (version, name, checksum) VALUES ('9998', 'probe', 'c');
 INSERT INTO people (id, email, source) VALUES ('rls-probe-person', 'probe@rls.example', 'registered');
 INSERT INTO step_callbacks (delivery_id, step_id, phase, status) VALUES ('rls-probe', '{S}', 'run', 'running');
+INSERT INTO audit_checkpoints (chain, seq, hash) VALUES ('rls', 1, 'h');
 """
 
 # table -> (probe predicate, column to touch, insert statement)
 STATEMENTS: dict[str, tuple[str, str, str]] = {
+    "audit_checkpoints": (
+        "chain = 'rls'",
+        "hash",
+        "INSERT INTO audit_checkpoints (chain, seq, hash) VALUES ('rls-new', 1, 'h')",
+    ),
     "step_callbacks": (
         "delivery_id = 'rls-probe'",
         "status",

@@ -47,6 +47,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     # a person reads only their own row (the matrix's rows belong to nobody signed in); admins read all
     "people": _row(ADMINS, SERVER, SERVER, SERVER),
     "step_callbacks": _row(EVERYONE, SERVER, SERVER, SERVER),
+    "audit_checkpoints": _row(EVERYONE, SERVER, SERVER, SERVER),
 }
 APPEND_ONLY = ("events", "audit_log", "approval_events", "overrides")
 TRIGGER_WRITTEN = ("audit_chain_heads",)
