@@ -109,7 +109,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
         chains = audit.chains(conn)
         for chain in chains:
             check, rows = audit.verify_chain(conn, chain)
-            verified = audit_report.check_snapshots(rows)
+            verified = audit_report.check_snapshots(conn, rows)
             bad_snapshots = [r["seq"] for r in rows if verified.get(r["id"]) is False]
             ok = check.ok and not bad_snapshots
             broken += not ok
@@ -124,11 +124,12 @@ def _audit_replay(args: argparse.Namespace) -> int:
     """Step through a plan's history, with the state each snapshot recorded."""
     import json as jsonlib
 
-    from lib.data import db, storage
+    from lib.data import db, uploads
     from lib.trail import audit
 
     with db.connect() as conn:
         check, rows = audit.verify_chain(conn, audit.chain_for(args.plan_id))
+        snapshots = {r["snapshot_key"]: uploads.read(conn, r["snapshot_key"]) for r in rows if r["snapshot_key"]}
     for row in rows:
         details = jsonlib.loads(row["content"]).get("details", {})
         summary = ", ".join(
@@ -140,7 +141,7 @@ def _audit_replay(args: argparse.Namespace) -> int:
             f"#{row['seq']:>4} {row['occurred_at']:%Y-%m-%d %H:%M:%S} {row['actor']:<28} {row['action']:<26} {summary}"
         )
         if row["snapshot_key"]:
-            snap = jsonlib.loads(storage.backend().get(row["snapshot_key"]))
+            snap = jsonlib.loads(snapshots[row["snapshot_key"]])
             statuses: dict[str, int] = {}
             for step in snap["steps"]:
                 statuses[step[3]] = statuses.get(step[3], 0) + 1

@@ -17,7 +17,7 @@ from lib.approvals.expiry import expire
 from lib.approvals.outcomes import cancel
 from lib.approvals.policy import requesters, summary_of, target
 from lib.approvals.store import APPROVAL_COLUMNS, append_history, by_id, by_token_and_digest, step_findings
-from lib.data import storage
+from lib.data import storage, uploads
 from lib.planner.models import ApprovalPolicy, Tool
 from lib.trail import audit, events
 
@@ -102,16 +102,19 @@ def request(
     if row is None:
         return by_token_and_digest(conn, token, current)
     approval_id = row["id"]
-    artifact_key, artifact_digest = storage.put_json(
+    artifact_key, artifact_digest = uploads.stage(  # uploaded after the commit, never inside it
+        conn,
         f"approvals/{approval_id}",
-        {
-            "approval_id": approval_id,
-            "plan": {"id": plan["id"], "title": plan["title"], "version": plan["version"]},
-            "step": step,
-            "tool": tool.model_dump() if tool else None,
-            "digest": current,
-            "findings": findings,
-        },
+        storage.canonical_json(
+            {
+                "approval_id": approval_id,
+                "plan": {"id": plan["id"], "title": plan["title"], "version": plan["version"]},
+                "step": step,
+                "tool": tool.model_dump() if tool else None,
+                "digest": current,
+                "findings": findings,
+            }
+        ),
     )
     created: dict[str, Any] = conn.execute(
         f"UPDATE public.approvals a SET artifacts = %s WHERE id = %s RETURNING {APPROVAL_COLUMNS}",  # noqa: S608

@@ -19,7 +19,7 @@ from lib.web.problems import not_found
 
 class Artifact(BaseModel):
     name: str
-    url: str
+    url: str | None  # None while its upload waits (lib/data/uploads.py)
     expires_at: datetime
     sha256: str | None = None
 
@@ -78,14 +78,14 @@ def _view(
     row: dict[str, Any],
     now: datetime,
     url_ttl: int = storage.DEFAULT_TTL,
-    urls: dict[str, str] | None = None,
+    urls: dict[str, str | None] | None = None,
 ) -> ApprovalView:
     """The approval as the API shows it, from a row read with CONTEXT_COLUMNS.
     `urls`: its artifacts' links when the caller signed a page of them at once."""
     plan, step = row["plan"], row["step"]
     history = [{**h, "occurred_at": datetime.fromisoformat(h["occurred_at"])} for h in row["history"]]
     if urls is None:
-        urls = storage.backend().signed_urls([a["key"] for a in row["artifacts"] or []], url_ttl)
+        urls = storage.links([a["key"] for a in row["artifacts"] or []], url_ttl)
     expires = now + timedelta(seconds=url_ttl)
     artifacts = [
         Artifact(name=a["name"], url=urls[a["key"]], expires_at=expires, sha256=a.get("sha256"))
@@ -124,7 +124,7 @@ def queue(conn: Any, status: str | None, plan_id: UUID | None, limit: int) -> Ap
         {"status": status, "plan": plan_id, "limit": limit},
     ).fetchall()
     # every artifact link of the page signed at once (one request on Supabase)
-    urls = storage.backend().signed_urls([a["key"] for r in rows for a in r["artifacts"] or []])
+    urls = storage.links([a["key"] for r in rows for a in r["artifacts"] or []])
     return ApprovalQueue(approvals=[_view(r, now, urls=urls) for r in rows])
 
 

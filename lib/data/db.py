@@ -8,9 +8,10 @@ free, where a prepared statement from another transaction does not exist.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,6 +19,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from lib import settings
+
+log = logging.getLogger("nofx.db")
 
 _lock = threading.Lock()
 _pool: Any = None
@@ -168,10 +171,45 @@ def _abandon(conn: psycopg.Connection[Any]) -> None:
         conn.close()
 
 
+# work to do once the connection's transaction has committed (uploads of
+# what it staged): a list on the connection while one of the context managers
+# below holds it, run after its commit, dropped on rollback
+AFTER_COMMIT = "_nofx_after_commit"
+
+
+def after_commit(conn: Any, work: Callable[[Any], Any]) -> None:
+    """Run `work(conn)` once what `conn` has written so far is committed.
+    Outside the context managers below: at once if it is (an autocommit
+    connection between statements), else never (the tick's retries cover it)."""
+    hooks = getattr(conn, AFTER_COMMIT, None)
+    if hooks is not None:
+        hooks.append(work)
+    elif conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        _run_after_commit(conn, [work])
+
+
+def _run_after_commit(conn: Any, hooks: list[Callable[[Any], Any]]) -> None:
+    for work in hooks:
+        try:
+            work(conn)
+        except Exception:  # the commit stands; what follows it retries on its own
+            log.exception("work after commit failed")
+
+
+@contextmanager
+def _hooks(conn: Any) -> Iterator[list[Callable[[Any], Any]]]:
+    hooks: list[Callable[[Any], Any]] = []
+    setattr(conn, AFTER_COMMIT, hooks)
+    try:
+        yield hooks
+    finally:
+        setattr(conn, AFTER_COMMIT, None)
+
+
 @contextmanager
 def transaction() -> Iterator[psycopg.Connection[dict[str, Any]]]:
     """A connection inside one transaction: commit on success, roll back on error."""
-    with _checked_out() as conn:
+    with _checked_out() as conn, _hooks(conn) as hooks:
         try:
             yield conn
         except BaseException:
@@ -179,6 +217,8 @@ def transaction() -> Iterator[psycopg.Connection[dict[str, Any]]]:
             raise
         else:
             conn.commit()
+        setattr(conn, AFTER_COMMIT, None)
+        _run_after_commit(conn, hooks)
 
 
 @contextmanager
@@ -186,10 +226,12 @@ def reading() -> Iterator[psycopg.Connection[dict[str, Any]]]:
     """A connection for a request that only reads: autocommit, so each
     statement is its own transaction and costs one round trip (no BEGIN, no
     COMMIT). Statements queued in a pipeline (conn.pipeline()) share one."""
-    with _checked_out() as conn:
+    with _checked_out() as conn, _hooks(conn) as hooks:
         conn.autocommit = True
         try:
             yield conn
+            setattr(conn, AFTER_COMMIT, None)
+            _run_after_commit(conn, hooks)
         finally:
             if not conn.closed:
                 conn.autocommit = False
@@ -210,13 +252,15 @@ def pipelined() -> Iterator[psycopg.Connection[dict[str, Any]]]:
     pipeline mode: psycopg's own BEGIN, outside a pipeline, is a round trip
     of its own. Errors surface at the next fetch, or at the end. COPY and
     server-side cursors do not work in here (pipeline mode)."""
-    with _checked_out() as conn:
+    with _checked_out() as conn, _hooks(conn) as hooks:
         conn.autocommit = True
         try:
             with conn.pipeline():
                 conn.execute("BEGIN")
                 yield conn
                 conn.execute("COMMIT")
+            setattr(conn, AFTER_COMMIT, None)
+            _run_after_commit(conn, hooks)
         except BaseException:
             if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 try:

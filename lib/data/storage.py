@@ -12,15 +12,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import mimetypes
 import time
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, quote
 
 from lib import settings
 from lib.web.problems import CONTENT_TYPE, TITLES, Problem
+
+log = logging.getLogger("nofx.storage")
 
 LOCAL_PREFIX = "/_storage/"
 DEFAULT_TTL = 15 * 60
@@ -30,7 +34,7 @@ class Storage(Protocol):
     def put(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
     def get(self, key: str) -> bytes: ...
     def signed_url(self, key: str, expires_in: int = DEFAULT_TTL) -> str: ...
-    def signed_urls(self, keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str]: ...
+    def signed_urls(self, keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str | None]: ...
 
 
 def _check_key(key: str) -> str:
@@ -58,9 +62,11 @@ class LocalStorage:
         return self._path(key).read_bytes()
 
     def signed_url(self, key: str, expires_in: int = DEFAULT_TTL) -> str:
-        return self.signed_urls([key], expires_in)[key]
+        url = self.signed_urls([key], expires_in)[key]
+        assert url is not None  # a local link is an HMAC: it can always be made
+        return url
 
-    def signed_urls(self, keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str]:
+    def signed_urls(self, keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str | None]:
         """{key: signed URL} for each distinct key (an HMAC each). Relative to
         the server that answered, unless NOFX_PUBLIC_URL says where it is (a
         link sent elsewhere must be absolute)."""
@@ -90,41 +96,85 @@ class SupabaseStorage:
         return bytes(self.client.storage.from_(self.bucket).download(_check_key(key)))
 
     def signed_url(self, key: str, expires_in: int = DEFAULT_TTL) -> str:
-        return self.signed_urls([key], expires_in)[key]
+        url = self.signed_urls([key], expires_in)[key]
+        if url is None:
+            raise FileNotFoundError(f"could not sign {key}: no such object")
+        return url
 
-    def signed_urls(self, keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str]:
-        """{key: signed URL} for each distinct key, in one request. A key that
-        cannot be signed (no such object) is an error, as with signed_url."""
+    def signed_urls(self, keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str | None]:
+        """{key: signed URL} for each distinct key, in one request; None for
+        a key Storage has no object for (yet: its upload may still wait in
+        the outbox, lib/data/uploads.py)."""
         distinct = [_check_key(key) for key in dict.fromkeys(keys)]
         if not distinct:
             return {}
         answers = self.client.storage.from_(self.bucket).create_signed_urls(distinct, expires_in)
         urls = {a["path"]: a.get("signedURL") or a.get("signedUrl") for a in answers}
-        missing = [key for key in distinct if not urls.get(key)]
-        if missing:
-            raise FileNotFoundError(f"could not sign {', '.join(missing[:5])}")
-        return {key: str(urls[key]) for key in distinct}
+        return {key: (str(urls[key]) if urls.get(key) else None) for key in distinct}
 
 
 _backend: Storage | None = None
 
 
+def configuration() -> tuple[str, str | None, str | None]:
+    """(backend, bucket, problem) from the environment, without connecting:
+    "supabase" with SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY, else "local"
+    off Vercel, else "missing" with what to set (Vercel's disk does not persist)."""
+    url, key = settings.env("SUPABASE_URL"), settings.env("SUPABASE_SERVICE_ROLE_KEY")
+    bucket = settings.env("NOFX_STORAGE_BUCKET", "nofx") or "nofx"
+    if url and key:
+        return "supabase", bucket, None
+    if settings.on_vercel():
+        missing = [name for name, v in (("SUPABASE_URL", url), ("SUPABASE_SERVICE_ROLE_KEY", key)) if not v]
+        return "missing", None, f"set {' and '.join(missing)}: snapshots and artifacts wait in the upload outbox"
+    return "local", None, None
+
+
+@cache
+def report_at_start() -> None:
+    """Say once per process, at start, when storage settings are missing,
+    rather than on the first step that takes a snapshot."""
+    kind, bucket, problem = configuration()
+    if problem:
+        log.error("storage is not configured: %s", problem)
+    else:
+        log.info("storage: %s%s", kind, f" (bucket {bucket})" if bucket else "")
+
+
 def backend() -> Storage:
     global _backend
     if _backend is None:
-        url, key = settings.env("SUPABASE_URL"), settings.env("SUPABASE_SERVICE_ROLE_KEY")
-        if url and key:
-            _backend = SupabaseStorage(url, key, settings.env("NOFX_STORAGE_BUCKET", "nofx") or "nofx")
-        elif settings.on_vercel():
-            raise RuntimeError("set SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY: Vercel's disk does not persist")
+        kind, bucket, problem = configuration()
+        if kind == "supabase":
+            _backend = SupabaseStorage(
+                settings.env("SUPABASE_URL") or "", settings.env("SUPABASE_SERVICE_ROLE_KEY") or "", bucket or "nofx"
+            )
+        elif problem:
+            raise RuntimeError(problem)
         else:
             _backend = LocalStorage()
     return _backend
 
 
+def links(keys: Sequence[str], expires_in: int = DEFAULT_TTL) -> dict[str, str | None]:
+    """Signed links for a page of objects, or None for each when storage
+    cannot sign them now (an outage, settings missing): a link is extra, the
+    page it sits on must still answer."""
+    try:
+        return backend().signed_urls(keys, expires_in)
+    except Exception as exc:  # noqa: BLE001 - any storage failure only costs the links
+        log.warning("could not sign %d storage links: %s", len(keys), exc)
+        return dict.fromkeys(keys)
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
 def put_bytes(key_prefix: str, data: bytes) -> tuple[str, str]:
-    """Store a JSON document's bytes as they are, under their digest; returns
-    (key, sha256 digest)."""
+    """Store a JSON document's bytes as they are, under their digest, now;
+    returns (key, sha256 digest). In a transaction, stage them instead
+    (lib/data/uploads.py): the upload then waits for the commit."""
     digest = hashlib.sha256(data).hexdigest()
     key = f"{key_prefix.rstrip('/')}/{digest}.json"
     backend().put(key, data)
@@ -133,7 +183,7 @@ def put_bytes(key_prefix: str, data: bytes) -> tuple[str, str]:
 
 def put_json(key_prefix: str, value: Any) -> tuple[str, str]:
     """Store a JSON document (canonical form) under its digest; returns (key, sha256 digest)."""
-    return put_bytes(key_prefix, json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode())
+    return put_bytes(key_prefix, canonical_json(value))
 
 
 # ------------------------------------------------------- local signing ----

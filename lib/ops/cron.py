@@ -1,7 +1,8 @@
 """The tick: every minute, the work nobody's request is waiting for.
 
 It runs no plan itself. It expires overdue approvals, delivers due
-notifications, forgets old idempotency keys, verifies the audit entries
+notifications, retries snapshot and artifact uploads that storage refused,
+forgets old idempotency keys, verifies the audit entries
 written since the last tick (moving each chain's checkpoint), and dispatches one worker
 invocation per plan that is due (runnable steps, a lease that lapsed, an
 approval that arrived, a rollback that stalled), then answers: a thousand
@@ -23,7 +24,7 @@ from pydantic import BaseModel
 
 from lib import settings
 from lib.approvals import expiry
-from lib.data import db
+from lib.data import db, uploads
 from lib.executor import rollback, worker
 from lib.trail import checkpoints, notify
 from lib.web.problems import Problem
@@ -39,6 +40,7 @@ class TickReport(BaseModel):
     plans_dispatched: int
     rollbacks_dispatched: int
     idempotency_keys_forgotten: int
+    uploads: dict[str, int]
     audit_entries_verified: int
     audit_chains_broken: list[str]
     seconds: float
@@ -63,6 +65,7 @@ def tick(later: Any) -> TickReport:
         rollbacks = [r["id"] for r in rollback.stalled_rollbacks(conn, limit=MAX_DISPATCH)]
         due = worker.due_plans(conn, limit=MAX_DISPATCH)
     sent = notify.deliver_due()
+    uploaded = uploads.upload_due()
     verified = checkpoints.advance(db.reading)
     # undoing first: a rolled-back plan's steps must not be run meanwhile
     later(lambda runner: worker.dispatch([*rollbacks, *due], "tick", runner))
@@ -72,6 +75,7 @@ def tick(later: Any) -> TickReport:
         plans_dispatched=len(due),
         rollbacks_dispatched=len(rollbacks),
         idempotency_keys_forgotten=forgotten,
+        uploads=uploaded,
         audit_entries_verified=verified.entries,
         audit_chains_broken=verified.broken,
         seconds=round(time.monotonic() - started, 3),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,11 +21,13 @@ from lib.data import storage
 from lib.trail import audit, checkpoints
 from lib.web.problems import not_found
 
+FETCHERS = 8  # snapshots read from storage at once
+
 
 class SnapshotLink(BaseModel):
     key: str
     sha256: str
-    url: str
+    url: str | None  # None while its upload waits (it is verified from the outbox meanwhile)
     verified: bool
 
 
@@ -64,23 +67,33 @@ class AuditTrail(BaseModel):
     entries_total: int
 
 
-def check_snapshots(rows: Iterable[Mapping[str, Any]]) -> dict[int, bool]:
+def _digest_or_none(backend: storage.Storage, key: str) -> str | None:
+    try:
+        return hashlib.sha256(backend.get(key)).hexdigest()
+    except Exception:  # noqa: BLE001 - a missing or unreadable snapshot is a failed check
+        return None
+
+
+def check_snapshots(conn: Any, rows: Iterable[Mapping[str, Any]]) -> dict[int, bool]:
     """{entry id: its snapshot is there and matches its digest} for the rows
-    that point to one. Each distinct key is fetched and hashed once."""
-    backend = storage.backend()
-    found: dict[str, str | None] = {}  # key -> sha256 of what storage holds (None: missing or unreadable)
-    checked: dict[int, bool] = {}
-    for row in rows:
-        key = row["snapshot_key"]
-        if not key:
-            continue
-        if key not in found:
-            try:
-                found[key] = hashlib.sha256(backend.get(key)).hexdigest()
-            except Exception:  # noqa: BLE001 - a missing or unreadable snapshot is a failed check
-                found[key] = None
-        checked[row["id"]] = found[key] is not None and found[key] == row["snapshot_digest"]
-    return checked
+    that point to one. Each distinct key is read and hashed once: from the
+    upload outbox while its upload waits, else from storage, several at a
+    time (storage is a network hop away)."""
+    linked = [row for row in rows if row["snapshot_key"]]
+    keys = list(dict.fromkeys(row["snapshot_key"] for row in linked))
+    found: dict[str, str | None] = {}  # key -> sha256 of what is kept (None: missing or unreadable)
+    if keys:
+        staged = conn.execute("SELECT key, data FROM public.storage_outbox WHERE key = ANY(%s)", (keys,)).fetchall()
+        found.update({r["key"]: hashlib.sha256(bytes(r["data"])).hexdigest() for r in staged})
+        stored = [key for key in keys if key not in found]
+        if stored:
+            backend = storage.backend()
+            with ThreadPoolExecutor(max_workers=min(FETCHERS, len(stored))) as pool:
+                found.update(zip(stored, pool.map(lambda key: _digest_or_none(backend, key), stored), strict=True))
+    return {
+        row["id"]: found[row["snapshot_key"]] is not None and found[row["snapshot_key"]] == row["snapshot_digest"]
+        for row in linked
+    }
 
 
 ITEM_IDS_SHOWN = 200
@@ -109,7 +122,7 @@ def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0, full: boo
     ).fetchall()
     if not full:
         checked_rows = page
-    snapshot_checks = check_snapshots(checked_rows)
+    snapshot_checks = check_snapshots(conn, checked_rows)
     snapshots_ok = all(snapshot_checks.values())
     first_break = check.first_break
     if first_break is None and not snapshots_ok:
@@ -119,7 +132,7 @@ def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0, full: boo
             "seq": row["seq"],
             "reason": f"snapshot {row['snapshot_key']} is missing or does not match its digest",
         }
-    urls = storage.backend().signed_urls([r["snapshot_key"] for r in page if r["snapshot_key"]])
+    urls = storage.links([r["snapshot_key"] for r in page if r["snapshot_key"]])
     entries = []
     for row in page:
         content = json.loads(row["content"])
@@ -128,7 +141,7 @@ def trail(conn: Any, plan_id: UUID, limit: int = 500, offset: int = 0, full: boo
             link = SnapshotLink(
                 key=row["snapshot_key"],
                 sha256=row["snapshot_digest"],
-                url=urls[row["snapshot_key"]],
+                url=urls.get(row["snapshot_key"]),
                 verified=snapshot_checks[row["id"]],
             )
         entries.append(

@@ -44,6 +44,9 @@ class Endpoint:
     """A WSGI application for one route, with one handler per HTTP method."""
 
     def __init__(self, path: str, *, tags: Iterable[str] = ()) -> None:
+        from lib.data import storage
+
+        storage.report_at_start()  # a function's cold start says what is missing, once
         self.path = path
         self.param_names = PARAM.findall(path)
         self.tags = list(tags)

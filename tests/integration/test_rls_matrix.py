@@ -56,10 +56,16 @@ INSERT INTO nofx_schema_migrations (version, name, checksum) VALUES ('9998', 'pr
 INSERT INTO people (id, email, source) VALUES ('rls-probe-person', 'probe@rls.example', 'registered');
 INSERT INTO step_callbacks (delivery_id, step_id, phase, status) VALUES ('rls-probe', '{S}', 'run', 'running');
 INSERT INTO audit_checkpoints (chain, seq, hash) VALUES ('rls', 1, 'h');
+INSERT INTO storage_outbox (key, data) VALUES ('rls/probe.json', '\\x7b7d');
 """
 
 # table -> (probe predicate, column to touch, insert statement)
 STATEMENTS: dict[str, tuple[str, str, str]] = {
+    "storage_outbox": (
+        "key = 'rls/probe.json'",
+        "last_error",
+        "INSERT INTO storage_outbox (key, data) VALUES ('rls/new.json', '\\x7b7d')",
+    ),
     "audit_checkpoints": (
         "chain = 'rls'",
         "hash",

@@ -167,6 +167,12 @@ def test_supabase_cron_calls_the_tick_every_minute_where_it_exists(supabase_url:
     assert sent == [("GET", "https://nofx.example/api/cron/tick", {"Authorization": "Bearer s3cret"})]
 
 
+def test_the_storage_bucket_is_made_private_where_supabase_storage_exists(supabase_url: str) -> None:
+    migrate.migrate(_as_role(supabase_url, OWNER))
+    with psycopg.connect(supabase_url, autocommit=True) as c:
+        assert c.execute("SELECT id, name, public FROM storage.buckets").fetchall() == [("nofx", "nofx", False)]
+
+
 def test_plain_postgres_gets_the_prelude_then_the_migrations(scratch_url: str) -> None:
     with db_connect(scratch_url) as c:
         assert migrate.needs_prelude(c) is True
@@ -178,6 +184,8 @@ def test_plain_postgres_gets_the_prelude_then_the_migrations(scratch_url: str) -
         # no pg_cron or pg_net here: the Supabase Cron migration applied and scheduled nothing
         assert c.execute("SELECT to_regclass('cron.job') AS job").fetchone() == {"job": None}
         assert c.execute("SELECT nofx.call_tick() AS id").fetchone() == {"id": None}
+        # no Storage schema either: the bucket migration applied and made nothing
+        assert c.execute("SELECT to_regclass('storage.buckets') AS b").fetchone() == {"b": None}
 
 
 def _insert_event(url: str) -> tuple[int, list[dict[str, Any]], list[str]]:
