@@ -25,6 +25,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "gates.structural.max_width": 500,
     "gates.compliance.freeze_windows": [],
     "gates.resource.supabase_prices": {},
+    "gates.resource.measured_usage": None,
+    "gates.resource.retention_months": 12,
 }
 
 
@@ -76,6 +78,10 @@ def evaluate_gates(draft: PlanDraft, ctx: GateContext) -> PlanEvaluation:
         _float_or_none(ctx.setting("gates.resource.hard_limit_usd")),
         prices,
         ctx.model_costs,
+        resource.Usage(
+            measured=ctx.setting("gates.resource.measured_usage"),
+            retention_months=float(ctx.setting("gates.resource.retention_months") or 12),
+        ),
     )
     results = [
         structural.evaluate(

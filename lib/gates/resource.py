@@ -2,8 +2,9 @@
 
 Per step, the planner's estimates (from the Phase 2 tool_metrics, else the
 cost model, else unknown). Per plan: the known costs, plus what the model
-comparison cost, plus the plan's own Supabase footprint (rows written,
-snapshot bytes, function invocations) priced from config. An unknown price
+comparison cost, plus the plan's own Supabase footprint (database bytes,
+stored bytes, function invocations) from figures the tick measured on this
+project (lib/ops/usage.py), priced from config over a retention period. An unknown price
 is never counted as $0: the gate warns and names the tools. Above the plan's
 `budget_usd` it warns; above `gates.resource.hard_limit_usd` it blocks.
 """
@@ -18,8 +19,7 @@ from typing import Any
 from lib.gates.models import GateResult, result
 from lib.planner.models import Finding, PlanDraft
 
-SNAPSHOTS_PER_PLAN = 4  # created, evaluated, approved, finished
-SNAPSHOT_BYTES_PER_STEP = 700
+GB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -29,29 +29,62 @@ class ModelCost:
     note: str | None = None
 
 
-def supabase_footprint(draft: PlanDraft, prices: Mapping[str, Any]) -> dict[str, Any]:
-    """Rows the plan writes (plan, steps, events, audit, approvals), snapshot
-    bytes, and function invocations (execute ticks, approvals), with a price."""
+def supabase_footprint(
+    draft: PlanDraft, prices: Mapping[str, Any], measured: Mapping[str, Any] | None, retention_months: float
+) -> dict[str, Any]:
+    """The plan's database bytes, stored bytes and function invocations from
+    the per-step figures the tick measured (lib/ops/usage.py), priced from
+    config: bytes per GB-month over the retention period, invocations per
+    million. A figure not measured stays unknown and is left out of the cost
+    (and named), never counted as $0; with nothing measured the cost is None."""
     steps = len(draft.steps)
-    approvals = sum(1 for s in draft.steps if s.requires_approval)
-    rows = 1 + steps + (2 * steps + 6) + (2 * steps + 4) + 3 * approvals + 8
-    snapshot_bytes = SNAPSHOTS_PER_PLAN * (1_000 + SNAPSHOT_BYTES_PER_STEP * steps)
-    invocations = 2 + len(draft.stages) + 2 * approvals
-    bytes_per_row = float(prices.get("bytes_per_row", 400))
-    gb = 1024**3
-    cost = (
-        rows * bytes_per_row / gb * float(prices.get("usd_per_gb_month_database", 0.125))
-        + snapshot_bytes / gb * float(prices.get("usd_per_gb_month_storage", 0.021))
-        + invocations / 1e6 * float(prices.get("usd_per_million_invocations", 2.0))
-    )
+    figures = measured or {}
+
+    def scaled(name: str) -> float | None:
+        per_step = figures.get(name)
+        return None if per_step is None else per_step * steps
+
+    database_bytes = scaled("database_bytes_per_step")
+    storage_bytes = scaled("storage_bytes_per_step")
+    invocations = scaled("invocations_per_step")
+    parts = {
+        "database_bytes": None
+        if database_bytes is None
+        else database_bytes / GB * float(prices.get("usd_per_gb_month_database", 0.125)) * retention_months,
+        "storage_bytes": None
+        if storage_bytes is None
+        else storage_bytes / GB * float(prices.get("usd_per_gb_month_storage", 0.021)) * retention_months,
+        "function_invocations": None
+        if invocations is None
+        else invocations / 1e6 * float(prices.get("usd_per_million_invocations", 2.0)),
+    }
+    known = [v for v in parts.values() if v is not None]
     return {
-        "rows_written": rows,
-        "snapshot_bytes": snapshot_bytes,
-        "function_invocations": invocations,
-        "cost_usd": round(cost, 6),
+        "database_bytes": None if database_bytes is None else round(database_bytes),
+        "storage_bytes": None if storage_bytes is None else round(storage_bytes),
+        "function_invocations": None if invocations is None else round(invocations, 1),
+        "unknown": [name for name, v in parts.items() if v is None],
+        "cost_usd": round(sum(known), 6) if known else None,
+        "retention_months": retention_months,
+        "measured_at": figures.get("measured_at"),
+        "plans_sampled": figures.get("plans_sampled"),
+        "storage_source": figures.get("storage_source"),
         "price_source": prices.get("source"),
         "prices_as_of": prices.get("as_of"),
     }
+
+
+def footprint_note(footprint: Mapping[str, Any]) -> str:
+    """What the footprint figure rests on, for the gate's estimate finding."""
+    if footprint["cost_usd"] is None:
+        return "Supabase unknown (not measured yet: the tick measures once a plan has finished)"
+    note = (
+        f"Supabase ${footprint['cost_usd']:,.6f}, measured {footprint['measured_at']} from "
+        f"{footprint['plans_sampled']} finished plan(s), stored {footprint['retention_months']:g} months"
+    )
+    if footprint["unknown"]:
+        note += f"; unknown: {', '.join(footprint['unknown'])}"
+    return note
 
 
 @dataclass(frozen=True)
@@ -75,11 +108,21 @@ class Estimate:
         }
 
 
-def estimate(draft: PlanDraft, supabase_prices: Mapping[str, Any], models: list[ModelCost]) -> Estimate:
+@dataclass(frozen=True)
+class Usage:
+    """The measured figures and how long data is kept, from config."""
+
+    measured: Mapping[str, Any] | None = None
+    retention_months: float = 12.0
+
+
+def estimate(
+    draft: PlanDraft, supabase_prices: Mapping[str, Any], models: list[ModelCost], usage: Usage = Usage()
+) -> Estimate:
     steps_cost = draft.totals.est_cost_usd
     models_cost = sum(m.cost_usd for m in models if m.cost_usd is not None)
-    footprint = supabase_footprint(draft, supabase_prices)
-    total = round(steps_cost + models_cost + footprint["cost_usd"], 6)
+    footprint = supabase_footprint(draft, supabase_prices, usage.measured, usage.retention_months)
+    total = round(steps_cost + models_cost + (footprint["cost_usd"] or 0.0), 6)
     return Estimate(steps_cost, models_cost, footprint, total)
 
 
@@ -89,8 +132,9 @@ def evaluate(
     hard_limit_usd: float | None,
     supabase_prices: Mapping[str, Any],
     model_costs: Iterable[ModelCost] = (),
+    usage: Usage = Usage(),
 ) -> GateResult:
-    return assess(draft, budget_usd, hard_limit_usd, supabase_prices, model_costs)[0]
+    return assess(draft, budget_usd, hard_limit_usd, supabase_prices, model_costs, usage)[0]
 
 
 def assess(
@@ -99,6 +143,7 @@ def assess(
     hard_limit_usd: float | None,
     supabase_prices: Mapping[str, Any],
     model_costs: Iterable[ModelCost] = (),
+    usage: Usage = Usage(),
 ) -> tuple[GateResult, dict[str, Any]]:
     """The gate and the plan's resource summary, from one estimate."""
     findings: list[Finding] = []
@@ -111,7 +156,7 @@ def assess(
             defaulted[step.tool_id] += 1
 
     models = list(model_costs)
-    costs = estimate(draft, supabase_prices, models)
+    costs = estimate(draft, supabase_prices, models, usage)
     steps_cost, models_cost, footprint, total = costs.steps_cost, costs.models_cost, costs.footprint, costs.total
 
     for tool_id, step_ids in sorted(unknown.items()):
@@ -169,7 +214,7 @@ def assess(
             severity="info",
             message=(
                 f"estimated ${total:,.4f} (steps ${steps_cost:,.4f}, model comparison ${models_cost:,.4f}, "
-                f"Supabase ${footprint['cost_usd']:,.6f}); critical path "
+                f"{footprint_note(footprint)}); critical path "
                 f"{draft.totals.critical_path_ms / 60_000:.1f} min, stages "
                 f"{draft.totals.est_duration_ms / 60_000:.1f} min"
                 + ("" if not unknown else f"; {sum(len(v) for v in unknown.values())} step(s) unpriced")
@@ -180,5 +225,10 @@ def assess(
     return gate, costs.summary(draft)
 
 
-def summary(draft: PlanDraft, supabase_prices: Mapping[str, Any], model_costs: Iterable[ModelCost] = ()) -> dict:
-    return estimate(draft, supabase_prices, list(model_costs)).summary(draft)
+def summary(
+    draft: PlanDraft,
+    supabase_prices: Mapping[str, Any],
+    model_costs: Iterable[ModelCost] = (),
+    usage: Usage = Usage(),
+) -> dict:
+    return estimate(draft, supabase_prices, list(model_costs), usage).summary(draft)

@@ -2,7 +2,7 @@
 
 It runs no plan itself. It expires overdue approvals, delivers due
 notifications, retries snapshot and artifact uploads that storage refused,
-forgets old idempotency keys, verifies the audit entries
+forgets old idempotency keys, measures the Supabase footprint hourly, verifies the audit entries
 written since the last tick (moving each chain's checkpoint), and dispatches one worker
 invocation per plan that is due (runnable steps, a lease that lapsed, an
 approval that arrived, a rollback that stalled), then answers: a thousand
@@ -26,6 +26,7 @@ from lib import settings
 from lib.approvals import expiry
 from lib.data import db, uploads
 from lib.executor import rollback, worker
+from lib.ops import usage
 from lib.trail import checkpoints, notify
 from lib.web.problems import Problem
 
@@ -43,6 +44,7 @@ class TickReport(BaseModel):
     uploads: dict[str, int]
     audit_entries_verified: int
     audit_chains_broken: list[str]
+    usage_measured: bool
     seconds: float
 
 
@@ -64,6 +66,8 @@ def tick(later: Any) -> TickReport:
         ).rowcount
         rollbacks = [r["id"] for r in rollback.stalled_rollbacks(conn, limit=MAX_DISPATCH)]
         due = worker.due_plans(conn, limit=MAX_DISPATCH)
+    with db.transaction() as conn:
+        measured = usage.refresh_if_due(conn)
     sent = notify.deliver_due()
     uploaded = uploads.upload_due()
     verified = checkpoints.advance(db.reading)
@@ -78,5 +82,6 @@ def tick(later: Any) -> TickReport:
         uploads=uploaded,
         audit_entries_verified=verified.entries,
         audit_chains_broken=verified.broken,
+        usage_measured=measured,
         seconds=round(time.monotonic() - started, 3),
     )

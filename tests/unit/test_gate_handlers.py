@@ -254,13 +254,57 @@ def test_resource_unknown_tool_falls_back_to_a_stated_default() -> None:
     assert "stated default" in finding.message
 
 
-def test_resource_estimates_from_metrics_and_the_supabase_footprint() -> None:
+MEASURED = {
+    "measured_at": "2026-12-05T10:00:00+00:00",
+    "plans_sampled": 40,
+    "database_bytes_per_step": 5_000.0,
+    "storage_bytes_per_step": 2_000.0,
+    "storage_source": "storage.objects metadata",
+    "invocations_per_step": 2.5,
+}
+
+
+def test_resource_estimates_from_metrics_and_the_measured_supabase_footprint() -> None:
     stats = {"read": ToolStats(tool_id="read", samples=10, p50_ms=2000, p95_ms=9000, avg_cost_usd=0.25)}
     draft = plan({"A": [], "B": ["A"]}, stats=stats)
-    summary = resource.summary(draft, PRICES)
+    usage = resource.Usage(measured=MEASURED, retention_months=6)
+    summary = resource.summary(draft, PRICES, usage=usage)
     assert summary["steps_cost_usd"] == 0.5
-    assert summary["supabase"]["rows_written"] > 2 and summary["supabase"]["cost_usd"] > 0
-    assert summary["total_usd"] == pytest.approx(0.5 + summary["supabase"]["cost_usd"])
+    footprint = summary["supabase"]
+    assert (footprint["database_bytes"], footprint["storage_bytes"], footprint["function_invocations"]) == (
+        10_000,
+        4_000,
+        5.0,
+    )
+    gb = 1024**3
+    expected = (
+        10_000 / gb * PRICES["usd_per_gb_month_database"] * 6
+        + 4_000 / gb * PRICES["usd_per_gb_month_storage"] * 6
+        + 5.0 / 1e6 * PRICES["usd_per_million_invocations"]
+    )
+    assert footprint["cost_usd"] == round(expected, 6) and footprint["unknown"] == []
+    assert summary["total_usd"] == pytest.approx(0.5 + footprint["cost_usd"])
+    # stored longer costs more: bytes are priced per GB-month
+    longer = resource.summary(draft, PRICES, usage=resource.Usage(measured=MEASURED, retention_months=60))
+    assert longer["supabase"]["cost_usd"] > footprint["cost_usd"]
+    note = next(
+        f for f in resource.evaluate(draft, None, None, PRICES, usage=usage).findings if f.code == "resource.estimate"
+    )
+    assert "measured 2026-12-05T10:00:00+00:00 from 40 finished plan(s), stored 6 months" in note.message
+
+
+def test_an_unmeasured_footprint_is_unknown_never_zero() -> None:
+    draft = plan({"A": [], "B": ["A"]})
+    nothing = resource.summary(draft, PRICES)
+    assert nothing["supabase"]["cost_usd"] is None
+    assert nothing["supabase"]["unknown"] == ["database_bytes", "storage_bytes", "function_invocations"]
+    note = next(f for f in resource.evaluate(draft, None, None, PRICES).findings if f.code == "resource.estimate")
+    assert "Supabase unknown (not measured yet" in note.message
+    partial = resource.summary(
+        draft, PRICES, usage=resource.Usage(measured={**MEASURED, "storage_bytes_per_step": None})
+    )
+    assert partial["supabase"]["unknown"] == ["storage_bytes"] and partial["supabase"]["storage_bytes"] is None
+    assert partial["supabase"]["cost_usd"] > 0
 
 
 # ------------------------------------------------------------- combined ----
@@ -282,7 +326,9 @@ def test_the_resource_gate_and_its_summary_come_from_one_estimate() -> None:
     assert gate.gate == "resource"
     assert summary == resource.summary(draft, PRICES, models)
     assert summary["models_cost_usd"] == round(0.123456789, 6)
-    assert summary["total_usd"] == round(draft.totals.est_cost_usd + 0.123456789 + summary["supabase"]["cost_usd"], 6)
+    assert summary["total_usd"] == round(
+        draft.totals.est_cost_usd + 0.123456789 + (summary["supabase"]["cost_usd"] or 0), 6
+    )
     ctx = GateContext(tools=TOOLS, settings={"gates.resource.supabase_prices": PRICES}, model_costs=models)
     evaluation = evaluate_gates(draft, ctx)
     assert evaluation.resource_summary == summary
