@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-BASE_URL ?= http://127.0.0.1:3000
+BASE_URL ?= http://127.0.0.1:$(or $(PORT),3000)
 
 .PHONY: setup dev serve test test-py311 migrate seed token lint gates smoke bench vercel-build browser clean
 
@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)
 
-dev: setup  ## set up, start the embedded PostgreSQL unless DATABASE_URL is set, migrate, seed, serve :3000
+dev: setup  ## set up, start the embedded PostgreSQL unless DATABASE_URL is set, migrate, seed, serve :$PORT (3000)
 	$(PY) -m lib.cli dev
 
 serve: setup

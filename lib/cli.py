@@ -4,8 +4,8 @@ token --role admin          mint a local development token
 plan-file backlog.json      plan a backlog file and print its stages (no database needed)
 migrate                     apply supabase/migrations to DATABASE_URL (or the embedded database)
 seed                        load supabase/seed.sql (the demo backlog)
-dev                         migrate, seed, print a token and a curl line, serve on :3000
-serve                       serve the api/ functions and public/ on :3000
+dev                         migrate, seed, print a token and a curl line, serve on :$PORT (3000)
+serve                       serve the api/ functions and public/ on :$PORT (3000)
 smoke --surface planner --base-url URL
                             the whole planner story against a running server
 audit-verify                verify every audit chain and the snapshots they point to
@@ -18,6 +18,7 @@ routes                      list the function routes the dev server (and Vercel)
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -181,6 +182,7 @@ def _routes(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from lib.web import devserver
 
+    os.environ.setdefault("NOFX_PUBLIC_URL", f"http://{args.host}:{args.port}")
     devserver.serve(args.host, args.port)
     return 0
 
@@ -194,6 +196,7 @@ def _dev(args: argparse.Namespace) -> int:
     _migrate(args)
     _seed(args)
     base = f"http://{args.host}:{args.port}"
+    os.environ.setdefault("NOFX_PUBLIC_URL", base)  # links in messages and signed URLs point here
     admin = auth.mint_token("admin", email="admin@nofx.local")
     print(f"\nconsole:     {base}/")
     print(f"admin token: {admin}\n")
@@ -233,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("serve", "dev"):
         p = sub.add_parser(name)
         p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=3000)
+        # PORT, as hosts and `vercel dev` name it; 3000 when unset
+        p.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 3000))
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
 
