@@ -3,7 +3,10 @@
     python -m lib.cli smoke --surface planner --base-url https://nofx.example.com
 
 plan -> gates -> execute -> pause at approval -> approve through the signed
-Zig Todo webhook -> complete -> the audit trail verifies. It writes a small
+Zig Todo webhook -> complete -> the audit trail verifies -> the final
+snapshot's signed storage link downloads -> the plan's events reached
+Realtime (realtime.messages, when NOFX_SMOKE_DATABASE_URL or DATABASE_URL
+can read it; skipped with a note otherwise). It writes a small
 pack of its own (`smoke-<run>`), so it is safe to run against production.
 
 Credentials: NOFX_SMOKE_PLANNER_TOKEN (a planner's JWT) and
@@ -14,6 +17,7 @@ supabase/seed.sql), a tool whose policy asks one approver.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -190,17 +194,78 @@ class Smoke:
                 time.sleep(0.2)
         self.check("completed", state["status"] == "completed", f"after {approved} approval(s)")
 
-        trail = self.call("GET", f"/api/audit/{plan_id}", (200,))
+        trail = self.call("GET", f"/api/audit/{plan_id}?verify=full", (200,))
         self.check(
             "audit chain verifies",
             trail["chain"]["ok"] and trail["snapshots_ok"],
             f"{trail['chain']['entries']} entries, snapshots verified",
         )
-        events = self.call("GET", f"/api/events?plan_id={plan_id}&limit=1000", (200,))["events"]
-        self.check(
-            "events", any(e["type"] == "plan.completed" for e in events) or len(events) > 0, f"{len(events)} so far"
+        self.snapshot_link_downloads(plan_id)
+        events = self.until(
+            lambda: self.call("GET", f"/api/events?plan_id={plan_id}&limit=1000", (200,))["events"],
+            lambda found: any(e["type"] == "plan.completed" for e in found),
         )
+        self.check("events", any(e["type"] == "plan.completed" for e in events), f"{len(events)}, plan.completed last")
+        self.realtime_received(plan_id)
         return str(plan_id)
+
+    def until(self, read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 10.0) -> Any:
+        """read() until done(what it read), for up to `seconds`; the last read."""
+        deadline = time.monotonic() + seconds
+        value = read()
+        while not done(value) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            value = read()
+        return value
+
+    def snapshot_link_downloads(self, plan_id: str) -> None:
+        """The final snapshot's signed link (Supabase Storage's, or the local
+        store's) downloads, and its bytes are the ones the audit row hashed.
+        The upload follows its commit: wait for it a little."""
+        trail = self.until(
+            lambda: self.call("GET", f"/api/audit/{plan_id}", (200,)),
+            lambda t: any(e["snapshot"] and e["snapshot"]["url"] for e in t["entries"][-1:]),
+        )
+        final = trail["entries"][-1]["snapshot"]
+        if not final or not final["url"]:
+            storage = self.http.get("/api/health").json().get("storage", {})
+            self.check("snapshot link", False, f"not uploaded yet; storage says {json.dumps(storage)}")
+            return
+        url = final["url"] if final["url"].startswith("http") else self.base + final["url"]
+        response = self.http.get(url)  # the link is its own credential: no token
+        same = hashlib.sha256(response.content).hexdigest() == final["sha256"]
+        self.check(
+            "snapshot link downloads",
+            response.status_code == 200 and same,
+            f"{response.status_code}, {len(response.content)} bytes, sha256 {'matches' if same else 'differs'}",
+        )
+
+    def realtime_received(self, plan_id: str) -> None:
+        """The plan's events reached Realtime: the rows Broadcast from
+        Database wrote in realtime.messages, read with NOFX_SMOKE_DATABASE_URL
+        (or DATABASE_URL). Without a readable database the check is skipped,
+        and says so."""
+        url = settings.env("NOFX_SMOKE_DATABASE_URL") or settings.env("DATABASE_URL")
+        if not url:
+            self.say("skip realtime: set NOFX_SMOKE_DATABASE_URL to read realtime.messages")
+            return
+        import psycopg
+
+        try:
+            with psycopg.connect(url, connect_timeout=10) as conn:
+                events = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT event FROM realtime.messages WHERE topic = %s ORDER BY inserted_at",
+                        (f"nofx:plan:{plan_id}",),
+                    )
+                ]
+        except psycopg.Error as exc:
+            self.say(f"skip realtime: realtime.messages is not readable here ({type(exc).__name__})")
+            return
+        self.check(
+            "events reached Realtime", "plan.completed" in events, f"{len(events)} broadcasts on nofx:plan:{plan_id}"
+        )
 
 
 def main(surface: str, base_url: str) -> int:

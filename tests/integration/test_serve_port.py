@@ -28,7 +28,7 @@ def test_serve_binds_the_port_named_by_PORT(database_url: str) -> None:
         deadline, answer = time.time() + 20, None
         while time.time() < deadline and answer is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
                     answer = json.loads(r.read())
             except OSError:
                 time.sleep(0.2)
