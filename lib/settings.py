@@ -90,7 +90,16 @@ def jwks_url() -> str | None:
 
 
 def public_url() -> str:
-    return (env("NOFX_PUBLIC_URL") or "http://127.0.0.1:3000").rstrip("/")
+    """Where people reach this deployment, for links in messages: NOFX_PUBLIC_URL;
+    on Vercel, else its production domain, else this deployment's own URL
+    (never 127.0.0.1 there); locally the dev server."""
+    explicit = env("NOFX_PUBLIC_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    for host in (env("VERCEL_PROJECT_PRODUCTION_URL"), env("VERCEL_URL")):
+        if host:
+            return f"https://{host.removeprefix('https://').rstrip('/')}"
+    return "http://127.0.0.1:3000"
 
 
 def worker_url() -> str:

@@ -11,6 +11,7 @@ work dispatches a worker after the answer (nobody waits for a tool).
 
 from lib.approvals import deciding, policy, views
 from lib.executor import worker
+from lib.trail import notify
 from lib.web import background
 from lib.web.endpoint import Endpoint, Reply
 from lib.web.problems import CONTENT_TYPE
@@ -38,6 +39,8 @@ def decide(ctx):
     status, body, commit = deciding.decide(
         ctx.conn, ctx.uuid_param("id"), ctx.principal, ctx.body, ctx.request.header("x-nofx-client")
     )
+    if notify.enabled():  # the vote or outcome to Slack and Zig Todo, after the answer
+        background.after_reply(ctx, notify.deliver_quietly)
     if status != 200:
         return Reply(status, body, content_type=CONTENT_TYPE, commit=commit)
     if body.status == "approved" and body.plan["status"] in ("paused", "executing", "approved", "blocked"):

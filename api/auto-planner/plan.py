@@ -8,6 +8,7 @@ FEATURE_AUTO_PLANNER is off.
 
 from lib.planner import create, views
 from lib.trail import notify
+from lib.web import background
 from lib.web.endpoint import Endpoint, Reply
 
 app = Endpoint("/api/auto-planner/plan", tags=["planner"])
@@ -30,6 +31,6 @@ def plan(ctx):
     # the transaction is opened when planning is ready to write (a model
     # comparison runs before it, with no transaction held open)
     status, body = create.create(lambda: ctx.conn, ctx.body, ctx.principal, key, ctx.after_send)
-    if status == 201 and body.verdict == "block":  # Slack for a blocked plan (queued), retried by the tick
-        ctx.after_commit.append(lambda: notify.deliver_quietly(body.plan.id))
+    if status == 201 and body.verdict in ("block", "warn"):  # Slack told after the answer; the tick retries
+        background.after_reply(ctx, lambda: notify.deliver_quietly(body.plan.id))
     return Reply(status, body, headers={"Location": f"/api/plans/{body.plan.id}"} if status == 201 else {})

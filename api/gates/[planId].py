@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lib.gates import report
 from lib.planner import reevaluate
 from lib.trail import notify
+from lib.web import background
 from lib.web.endpoint import Endpoint
 
 app = Endpoint("/api/gates/{planId}", tags=["gates"])
@@ -36,6 +37,6 @@ def read(ctx):
 def rerun(ctx):
     """Evaluate the plan again; a new generation is written and history is kept."""
     result = reevaluate.reevaluate(ctx.conn, ctx.uuid_param("planId"), ctx.principal, ctx.body.reason)
-    if result.plan_status == "blocked":  # blocked now: Slack was queued, retried by the tick
-        ctx.after_commit.append(lambda: notify.deliver_quietly(result.plan_id))
+    if result.verdict in ("block", "warn"):  # Slack was told to queue it: sent after the answer, retried by the tick
+        background.after_reply(ctx, lambda: notify.deliver_quietly(result.plan_id))
     return result

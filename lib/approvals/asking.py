@@ -19,7 +19,7 @@ from lib.approvals.policy import requesters, summary_of, target
 from lib.approvals.store import APPROVAL_COLUMNS, append_history, by_id, by_token_and_digest, step_findings
 from lib.data import storage, uploads
 from lib.planner.models import ApprovalPolicy, Tool
-from lib.trail import audit, events
+from lib.trail import audit, events, notify
 
 
 class ApprovalPending(Exception):
@@ -137,6 +137,7 @@ def request(
             "expires_at": expires.isoformat(),
         },
     )
+    notify.approval_requested(conn, created, plan, step)
     audit.record(
         conn,
         actor="executor",

@@ -16,7 +16,7 @@ from lib.approvals.outcomes import cancel, finish, grant, refuse
 from lib.approvals.policy import DecisionRequest, authorize, target, vote_source, voter_of
 from lib.approvals.store import LOCK_WITH_TARGET
 from lib.approvals.views import ApprovalView, current_view, view_later
-from lib.trail import audit, events
+from lib.trail import audit, events, notify
 from lib.web.problems import Problem, not_found
 
 # One vote per person and request: the unique indexes decide (a person's
@@ -119,6 +119,7 @@ def decide(
                     "required": row["required_approvals"],
                 },
             )
+            notify.approval_outcome(conn, row, "pending", voter.name, None, f"{votes} of {row['required_approvals']}")
     # The answer's view is read after the writes above; queued, it travels
     # with the audit entry's snapshot read: no round trip of its own.
     view_now = view_later(conn, row["id"])

@@ -8,7 +8,7 @@ from typing import Any
 
 from lib.approvals.outcomes import refuse
 from lib.approvals.store import APPROVAL_COLUMNS, append_history
-from lib.trail import audit, events
+from lib.trail import audit, events, notify
 
 
 def expire(
@@ -27,6 +27,7 @@ def expire(
         return
     append_history(conn, approval["id"], "expired", "system", source, reason, approval["digest"])
     events.emit(conn, "approval.expired", approval["plan_id"], {"approval_id": str(approval["id"]), "reason": reason})
+    notify.approval_outcome(conn, approval, "expired", None, reason)
     refuse(conn, approval, "expired", reason, "system")
     audit.record(
         conn,

@@ -9,7 +9,7 @@ from typing import Any
 
 from lib.approvals.store import APPROVAL_COLUMNS, append_history
 from lib.plans import status as plan_status
-from lib.trail import audit, events
+from lib.trail import audit, events, notify
 
 
 def cancel(conn: Any, approval: dict[str, Any], reason: str, actor: str = "system") -> None:
@@ -20,6 +20,7 @@ def cancel(conn: Any, approval: dict[str, Any], reason: str, actor: str = "syste
     )
     append_history(conn, approval["id"], "cancelled", actor, "system", reason, approval["digest"])
     events.emit(conn, "approval.cancelled", approval["plan_id"], {"approval_id": str(approval["id"]), "reason": reason})
+    notify.approval_outcome(conn, approval, "cancelled", None, reason)
     audit.record(
         conn,
         actor=actor,
@@ -112,6 +113,7 @@ def finish(conn: Any, row: dict[str, Any], status: str, reason: str | None, acto
             "reason": reason,
         },
     )
+    notify.approval_outcome(conn, row, status, actor, reason)
 
 
 def grant(conn: Any, row: dict[str, Any], plan: dict[str, Any], actor: str) -> None:

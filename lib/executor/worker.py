@@ -24,6 +24,7 @@ from lib.executor import dispatch as transport
 from lib.executor import kill_switch, rollback, runner
 from lib.executor.store import load_plan
 from lib.plans import status as plan_status
+from lib.trail import notify
 
 # A plan with work a worker could do now: steps whose dependencies are done
 # (or whose lease lapsed), in a plan that may run and does not wait for its
@@ -121,4 +122,5 @@ def run(plan_id: Any, reason: str, background: Any) -> WorkReport:
                 again = bool(due_plans(conn, [plan_id], 1))
     if again and kill_switch.execution_on():
         report.dispatched_again = dispatch([plan_id], "more work", background) > 0
+    notify.deliver_quietly(plan_id)  # approval requests this run made, votes and outcomes: told now
     return report

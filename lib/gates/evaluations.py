@@ -211,7 +211,7 @@ def record(
 def announce_verdict(
     conn: Any, plan_id: str, title: str, evaluation: PlanEvaluation, generation: int, totals: dict[str, Any]
 ) -> None:
-    """plan.ready or plan.blocked, and Slack for a blocked plan."""
+    """plan.ready or plan.blocked, and Slack for a blocked or warned plan."""
     kind = "plan.blocked" if evaluation.verdict == "block" else "plan.ready"
     top = evaluation.summary()
     events.emit(
@@ -227,8 +227,7 @@ def announce_verdict(
             "stages": totals.get("stages"),
         },
     )
-    if evaluation.verdict == "block":
-        notify.enqueue_blocked_plan(conn, plan_id, title, evaluation.score, top)
+    notify.plan_verdict(conn, plan_id, title, evaluation.verdict, evaluation.score, top)
 
 
 def results_for_response(evaluation: PlanEvaluation) -> list[GateResult]:

@@ -1,28 +1,33 @@
-"""Slack notifications through an outbox.
+"""Notifications through an outbox: Slack and Zig Todo (lib/trail/channels.py),
+with the messages of lib/trail/messages.py.
 
-`enqueue_*` writes a row in the caller's transaction (so a rolled back plan
-never notifies). `deliver_due` posts due rows to SLACK_WEBHOOK_URL after the
-commit: it claims them in one short transaction (FOR UPDATE SKIP LOCKED, so
-two instances never post the same message; the claim counts the attempt and
-leases the row for LEASE), posts with no transaction open, and records the
+What people are told: a plan blocked or warned (Slack); an approval request
+(Slack, with its votes and outcome in the request's thread; Zig Todo, which
+shows the todo and answers through POST /api/approvals/:id) and its outcome.
+
+Each message is a row written in the caller's transaction (so a rolled back
+plan never notifies). `deliver_due` sends due rows after the commit: it
+claims them in one short transaction (FOR UPDATE SKIP LOCKED, so two
+instances never send the same message; the claim counts the attempt and
+leases the row for LEASE), sends with no transaction open, and records the
 outcomes in a second short transaction. A failure is retried with exponential
 backoff by the next call (the cron tick), and after MAX_ATTEMPTS the row is
 marked failed and a `notification.failed` event says so. An instance that
-dies mid-post leaves its rows to be claimed again when the lease runs out. A
-Slack outage never fails a plan.
+dies mid-send leaves its rows to be claimed again when the lease runs out. A
+Slack or Zig Todo outage never fails a plan.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from lib import settings
 from lib.data import db
-from lib.trail import events
+from lib.trail import channels, events, messages
 
 log = logging.getLogger("nofx.notify")
 MAX_ATTEMPTS = 8
@@ -32,31 +37,107 @@ LEASE = timedelta(minutes=10)
 
 
 def enabled() -> bool:
-    return bool(settings.env("SLACK_WEBHOOK_URL"))
+    return channels.enabled(channels.SLACK) or channels.enabled(channels.ZIG_TODO)
+
+
+INSERT = """
+INSERT INTO public.notifications (channel, plan_id, approval_id, event, payload, thread_of, dedupe_key)
+VALUES (%(channel)s, %(plan)s, %(approval)s, %(event)s, %(payload)s,
+        (SELECT id FROM public.notifications
+          WHERE approval_id = %(approval)s AND event = 'approval.requested' AND channel = %(channel)s
+            AND %(threaded)s
+          ORDER BY id LIMIT 1),
+        %(dedupe)s)
+ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+"""
+
+
+def _enqueue(
+    conn: Any,
+    channel: str,
+    event: str,
+    payload: dict[str, Any],
+    plan_id: Any = None,
+    approval_id: Any = None,
+    dedupe_key: str | None = None,
+    threaded: bool = False,
+) -> None:
+    conn.execute(
+        INSERT,
+        {
+            "channel": channel,
+            "plan": plan_id,
+            "approval": approval_id,
+            "event": event,
+            "payload": json.dumps(payload, default=str),
+            "threaded": threaded,
+            "dedupe": dedupe_key,
+        },
+    )
+
+
+def plan_verdict(conn: Any, plan_id: str, title: str, verdict: str, score: int, top_findings: list[str]) -> None:
+    """A blocked plan, or a warned one, to Slack."""
+    if verdict not in ("block", "warn") or not channels.enabled(channels.SLACK):
+        return
+    payload = messages.plan_verdict(plan_id, title, verdict, score, top_findings, settings.public_url())
+    _enqueue(conn, channels.SLACK, f"plan.{'blocked' if verdict == 'block' else 'warned'}", payload, plan_id)
 
 
 def enqueue_blocked_plan(conn: Any, plan_id: str, title: str, score: int, top_findings: list[str]) -> None:
-    if not enabled():
-        return
-    link = f"{settings.public_url()}/#/plans/{plan_id}"
-    bullet_list = "\n".join(f"• {finding}" for finding in top_findings) or "• (no findings recorded)"
-    payload = {
-        "text": f"Plan blocked: {title} (score {score})\n{bullet_list}\n<{link}|Open the plan>",
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Plan blocked:* {title} (score {score})"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": bullet_list}},
-            {
-                "type": "actions",
-                "elements": [
-                    {"type": "button", "text": {"type": "plain_text", "text": "Open the plan"}, "url": link},
-                ],
-            },
-        ],
-    }
-    conn.execute(
-        "INSERT INTO public.notifications (channel, plan_id, payload) VALUES ('slack', %s, %s)",
-        (plan_id, json.dumps(payload)),
-    )
+    plan_verdict(conn, plan_id, title, "block", score, top_findings)
+
+
+def approval_requested(conn: Any, approval: dict[str, Any], plan: dict[str, Any], step: dict[str, Any] | None) -> None:
+    """The request to Slack and to Zig Todo, once per approval."""
+    base, now = settings.public_url(), datetime.now(UTC)
+    approval_id, plan_id = approval["id"], plan["id"]
+    if channels.enabled(channels.SLACK):
+        payload = messages.approval_requested_slack(approval, plan, step, now, base)
+        _enqueue(
+            conn,
+            channels.SLACK,
+            "approval.requested",
+            payload,
+            plan_id,
+            approval_id,
+            f"slack:approval.requested:{approval_id}",
+        )
+    if channels.enabled(channels.ZIG_TODO):
+        payload = messages.approval_requested_zig(approval, plan, step, base)
+        _enqueue(
+            conn,
+            channels.ZIG_TODO,
+            "approval.requested",
+            payload,
+            plan_id,
+            approval_id,
+            f"nofx-approval-requested-{approval_id}",
+        )
+
+
+def approval_outcome(
+    conn: Any, approval: dict[str, Any], status: str, by: str | None, reason: str | None, votes: str | None = None
+) -> None:
+    """A vote ("1 of 2", status pending) or the outcome: in the request's Slack
+    thread, and (outcomes only) to Zig Todo so the todo closes."""
+    approval_id, plan_id = approval["id"], approval["plan_id"]
+    if channels.enabled(channels.SLACK):
+        payload = messages.approval_outcome_slack(status, by, reason, votes)
+        _enqueue(conn, channels.SLACK, f"approval.{status}", payload, plan_id, approval_id, threaded=True)
+    if status != "pending" and channels.enabled(channels.ZIG_TODO):
+        payload = messages.approval_resolved_zig(str(approval_id), status, by, reason)
+        # after the request (thread_of), so a todo is never closed before it is opened
+        _enqueue(
+            conn,
+            channels.ZIG_TODO,
+            "approval.resolved",
+            payload,
+            plan_id,
+            approval_id,
+            f"nofx-approval-resolved-{approval_id}",
+            threaded=True,
+        )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -65,43 +146,54 @@ def backoff(attempts: int) -> timedelta:
 
 # One claim: the due rows (of one plan, or of any), each attempt counted and
 # the row leased. The attempt count is the lease's token: an outcome is only
-# recorded while the row still carries the attempt that was claimed.
+# recorded while the row still carries the attempt that was claimed. A reply
+# in a thread waits until the message it replies to has been sent (or given
+# up on, then it goes out on its own).
 CLAIM = """
 UPDATE public.notifications n SET attempts = n.attempts + 1, next_attempt_at = now() + %(lease)s
- WHERE n.id IN (SELECT id FROM public.notifications
-                 WHERE status = 'pending' AND next_attempt_at <= now()
-                   AND (%(plan)s::uuid IS NULL OR plan_id = %(plan)s::uuid)
-                 ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
-RETURNING n.id, n.plan_id, n.payload, n.attempts
+ WHERE n.id IN (SELECT m.id FROM public.notifications m
+                 WHERE m.status = 'pending' AND m.next_attempt_at <= now()
+                   AND (%(plan)s::uuid IS NULL OR m.plan_id = %(plan)s::uuid)
+                   AND (m.thread_of IS NULL OR EXISTS (SELECT 1 FROM public.notifications p
+                                                        WHERE p.id = m.thread_of AND p.status <> 'pending'))
+                 ORDER BY m.id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING n.id, n.channel, n.plan_id, n.payload, n.attempts, n.dedupe_key,
+          (SELECT p.external_id FROM public.notifications p WHERE p.id = n.thread_of) AS thread_ts
 """
 
 
 def deliver_due(limit: int = 20, plan_id: UUID | str | None = None) -> dict[str, int]:
-    """Post what is due (only `plan_id`'s rows when given); returns counts.
-    Safe to call from any instance."""
+    """Send what is due (only `plan_id`'s rows when given); returns counts.
+    Safe to call from any instance. A round that delivered messages is
+    followed by one more, for the replies that waited for them (a thread's
+    outcome right after its request)."""
     counts = {"delivered": 0, "retry": 0, "failed": 0}
-    url = settings.env("SLACK_WEBHOOK_URL")
-    if not url:
-        return counts
-    with db.transaction() as conn:
-        claimed = conn.execute(CLAIM, {"lease": LEASE, "plan": plan_id, "limit": limit}).fetchall()
-    if not claimed:
+    if not enabled():
         return counts
     import httpx
 
-    # no transaction is open while Slack is slow
     with httpx.Client(timeout=TIMEOUT_SECONDS) as client:
-        outcomes = [(row, _post(client, url, row["payload"])) for row in sorted(claimed, key=lambda r: r["id"])]
-    with db.transaction() as conn:
-        for row, error in outcomes:
-            counts[_record(conn, row, error)] += 1
+        for _ in range(2):
+            with db.transaction() as conn:
+                claimed = conn.execute(CLAIM, {"lease": LEASE, "plan": plan_id, "limit": limit}).fetchall()
+            if not claimed:
+                break
+            # no transaction is open while a channel is slow
+            outcomes = [(row, *channels.send(client, row)) for row in sorted(claimed, key=lambda r: r["id"])]
+            with db.transaction() as conn:
+                recorded = [_record(conn, row, error, external_id) for row, error, external_id in outcomes]
+            for outcome in recorded:
+                counts[outcome] += 1
+            if "delivered" not in recorded:
+                break
     return counts
 
 
 # Each outcome is recorded only while the row still carries the attempt this
 # claim made (a row whose lease ran out may have been claimed again).
 DELIVERED = """
-UPDATE public.notifications SET status = 'delivered', delivered_at = now(), last_error = NULL
+UPDATE public.notifications SET status = 'delivered', delivered_at = now(), last_error = NULL,
+       external_id = %(external_id)s
  WHERE id = %(id)s AND status = 'pending' AND attempts = %(attempts)s
 """
 FAILED = """
@@ -114,9 +206,15 @@ UPDATE public.notifications SET last_error = %(error)s, next_attempt_at = now() 
 """
 
 
-def _record(conn: Any, row: dict[str, Any], error: str | None) -> str:
+def _record(conn: Any, row: dict[str, Any], error: str | None, external_id: str | None = None) -> str:
     attempts = row["attempts"]
-    args = {"id": row["id"], "attempts": attempts, "error": error, "backoff": backoff(attempts)}
+    args = {
+        "id": row["id"],
+        "attempts": attempts,
+        "error": error,
+        "backoff": backoff(attempts),
+        "external_id": external_id,
+    }
     if error is None:
         conn.execute(DELIVERED, args)
         return "delivered"
@@ -125,24 +223,17 @@ def _record(conn: Any, row: dict[str, Any], error: str | None) -> str:
         return "retry"
     if conn.execute(FAILED, args).rowcount:
         events.emit(
-            conn, "notification.failed", row["plan_id"], {"channel": "slack", "attempts": attempts, "error": error}
+            conn,
+            "notification.failed",
+            row["plan_id"],
+            {"channel": row["channel"], "attempts": attempts, "error": error},
         )
     return "failed"
 
 
-def _post(client: Any, url: str, payload: Any) -> str | None:
-    try:
-        response = client.post(url, json=payload)
-    except Exception as exc:  # noqa: BLE001 - any transport failure is a retry, never a crash
-        return f"{type(exc).__name__}: {exc}"[:500]
-    if 200 <= response.status_code < 300:
-        return None
-    return f"HTTP {response.status_code}: {response.text[:200]}"
-
-
 def deliver_quietly(plan_id: UUID | str | None = None) -> None:
     """After a commit: try now (only `plan_id`'s rows when given), and leave
-    failures to the retry schedule. Free when Slack is not configured."""
+    failures to the retry schedule. Free when no channel is configured."""
     if not enabled():
         return
     try:
