@@ -1,10 +1,14 @@
 """GET /api/metrics in Prometheus' text format: the Phase 2 tool metrics
-(runs, durations, cost per tool and status) and the state of plans, steps and
-approvals."""
+(runs, durations, cost per tool and status), the state of plans, steps and
+approvals, and how the machinery behind them is doing (lib/ops/work_metrics.py):
+events, Realtime broadcasts, notifications, idempotency replays, step
+attempts, and how far behind the workers are."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from lib.ops import work_metrics
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -58,4 +62,5 @@ def exposition(conn: Any) -> str:
         ).fetchall()
         lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
         lines += [_sample(metric, {"status": r["status"]}, r["n"]) for r in rows]
+    lines += work_metrics.lines(conn, _sample)
     return "\n".join(lines) + "\n"

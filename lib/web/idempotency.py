@@ -55,9 +55,12 @@ ON CONFLICT (scope, key) DO UPDATE
    AND idempotency_keys.created_at < now() - interval '{ABANDONED_AFTER}'
 RETURNING key
 """  # noqa: S608 - ABANDONED_AFTER is a constant
+# the stored answer, and a replay counted when it will be given (GET /api/metrics)
 LOOKUP = """
-SELECT fingerprint, status, response_status, response_headers, response_body
-  FROM public.idempotency_keys WHERE scope = %(scope)s AND key = %(key)s
+UPDATE public.idempotency_keys
+   SET replays = replays + (status = 'completed' AND fingerprint = %(fingerprint)s)::int
+ WHERE scope = %(scope)s AND key = %(key)s
+RETURNING fingerprint, status, response_status, response_headers, response_body
 """
 COMPLETE = """
 UPDATE public.idempotency_keys
