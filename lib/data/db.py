@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
@@ -188,7 +189,32 @@ def after_commit(conn: Any, work: Callable[[Any], Any]) -> None:
         _run_after_commit(conn, [work])
 
 
+# Inside a request (the Endpoint sets it), work after a commit is handed to
+# this instead of run at once: it then runs after the reply, on a connection
+# of its own, so nobody waits for it and it costs the request no round trip.
+_after_reply: ContextVar[Callable[[Callable[[], Any]], Any] | None] = ContextVar("nofx_after_reply", default=None)
+
+
+@contextmanager
+def work_after_reply(schedule: Callable[[Callable[[], Any]], Any]) -> Iterator[None]:
+    token = _after_reply.set(schedule)
+    try:
+        yield
+    finally:
+        _after_reply.reset(token)
+
+
+def _on_own_connection(work: Callable[[Any], Any]) -> None:
+    with reading() as conn:
+        work(conn)
+
+
 def _run_after_commit(conn: Any, hooks: list[Callable[[Any], Any]]) -> None:
+    schedule = _after_reply.get()
+    if schedule is not None:
+        for hook in hooks:
+            schedule(lambda hook=hook: _on_own_connection(hook))
+        return
     for work in hooks:
         try:
             work(conn)

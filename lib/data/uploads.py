@@ -48,7 +48,9 @@ def stage(conn: Any, key_prefix: str, data: bytes, content_type: str = "applicat
     digest = hashlib.sha256(data).hexdigest()
     key = f"{key_prefix.rstrip('/')}/{digest}.json"
     conn.execute(STAGE, (key, data, content_type))
-    db.after_commit(conn, lambda c: upload(c, [key]))
+    row = {"key": key, "data": data, "content_type": content_type, "attempts": 0}
+    # from memory: the upload after the commit reads nothing back
+    db.after_commit(conn, lambda c: _upload_rows(c, [row]))
     return key, digest
 
 
@@ -61,19 +63,28 @@ def _upload_rows(conn: Any, rows: Iterable[dict[str, Any]]) -> dict[str, int]:
             storage.backend().put(row["key"], bytes(row["data"]), row["content_type"])
         except Exception as exc:  # noqa: BLE001 - any failure leaves the row for a later try
             wait = BACKOFF[min(row["attempts"], len(BACKOFF) - 1)]
-            with conn.transaction():
-                conn.execute(
-                    "UPDATE public.storage_outbox SET attempts = attempts + 1, last_error = %s, "
-                    "next_attempt_at = now() + make_interval(secs => %s) WHERE key = %s",
-                    (f"{type(exc).__name__}: {exc}"[:500], wait, row["key"]),
-                )
+            _write(
+                conn,
+                "UPDATE public.storage_outbox SET attempts = attempts + 1, last_error = %s, "
+                "next_attempt_at = now() + make_interval(secs => %s) WHERE key = %s",
+                (f"{type(exc).__name__}: {exc}"[:500], wait, row["key"]),
+            )
             log.warning("upload of %s failed (attempt %d): %s", row["key"], row["attempts"] + 1, exc)
             done["failed"] += 1
         else:
-            with conn.transaction():
-                conn.execute("DELETE FROM public.storage_outbox WHERE key = %s", (row["key"],))
+            _write(conn, "DELETE FROM public.storage_outbox WHERE key = %s", (row["key"],))
             done["uploaded"] += 1
     return done
+
+
+def _write(conn: Any, sql: str, params: tuple[Any, ...]) -> None:
+    """One statement, committed: as it stands on an autocommit connection (one
+    round trip), else in a transaction of its own."""
+    if conn.autocommit:
+        conn.execute(sql, params)
+        return
+    with conn.transaction():
+        conn.execute(sql, params)
 
 
 def upload(conn: Any, keys: Sequence[str]) -> dict[str, int]:

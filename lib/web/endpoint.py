@@ -27,6 +27,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from lib import settings
+from lib.data import db
+from lib.web import background
 from lib.web.http import STATUS_TEXT, Connection, Context, Handler, Idempotency, Operation, Reply, Request, ResponseBody
 from lib.web.parsing import parse_body, parse_query
 from lib.web.problems import CONTENT_TYPE as PROBLEM_JSON
@@ -169,25 +171,31 @@ class Endpoint:
                 ),
             )
         stack = ExitStack()
-        try:
-            params = self.path_params(request)
-            ctx = Context(request, request_id, params, stack, after_send)
-            ctx.connection = op.connection
-            reply = self._run(op, ctx)
-        except Problem as problem:
-            self._rollback(stack)
-            return self._problem(problem)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
-            self._rollback(stack)
-            return self._unexpected(exc, request, request_id)
-        if reply.status >= 400 and not reply.commit:
-            # A handler's error reply must not commit half of its work.
-            self._rollback(stack)
-            return reply
-        try:
-            stack.close()  # commits the request's transaction
-        except Exception as exc:  # noqa: BLE001 - a failed commit is the request's failure
-            return self._unexpected(exc, request, request_id)
+        # work that follows a commit (uploads the transaction staged) waits
+        # for the reply; it is handed to after_reply below, once committed
+        later: list[Callable[[], Any]] = []
+        with db.work_after_reply(later.append):
+            try:
+                params = self.path_params(request)
+                ctx = Context(request, request_id, params, stack, after_send)
+                ctx.connection = op.connection
+                reply = self._run(op, ctx)
+            except Problem as problem:
+                self._rollback(stack)
+                return self._problem(problem)
+            except Exception as exc:  # noqa: BLE001 - the last line of defence
+                self._rollback(stack)
+                return self._unexpected(exc, request, request_id)
+            if reply.status >= 400 and not reply.commit:
+                # A handler's error reply must not commit half of its work.
+                self._rollback(stack)
+                return reply
+            try:
+                stack.close()  # commits the request's transaction
+            except Exception as exc:  # noqa: BLE001 - a failed commit is the request's failure
+                return self._unexpected(exc, request, request_id)
+        for work in later:
+            background.after_reply(ctx, work)
         for callback in ctx.after_commit:
             try:
                 callback()
