@@ -1,3 +1,5 @@
-"""The database side: connections and transactions, migrations, the embedded
-PostgreSQL, SQL text helpers, and object storage (snapshots and artifacts).
+"""The database side: connections and transactions (db), migrations (migrate),
+the embedded PostgreSQL (embedded_db), SQL text helpers (sqltext), object
+storage for snapshots and artifacts (storage) and the outbox that uploads them
+after their transaction commits (uploads).
 """
