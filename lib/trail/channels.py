@@ -5,8 +5,10 @@ Slack, two ways:
   API; SLACK_API_URL names another base, as the tests' loopback server): the
   answer carries the message's `ts`, so an approval's votes and outcome are
   posted into the request's thread;
-- else with SLACK_WEBHOOK_URL, an incoming webhook: no threads (Slack does
-  not say where the message went), so an outcome is its own message.
+- else with SLACK_WEBHOOK_URL, an incoming webhook: Slack's own answers "ok"
+  without saying where the message went, so an outcome is a message of its
+  own; a webhook that answers the message's `ts` (a relay speaking as the Web
+  API does) gets the replies in the request's thread (`thread_ts`).
 Zig Todo: ZIG_TODO_URL receives JSON signed with Standard Webhooks, with the
 same secret its inbound webhook uses (ZIG_TODO_WEBHOOK_SECRET) and a
 `webhook-id` that is the same on every retry of one message, so the receiver
@@ -57,7 +59,11 @@ def send_slack(client: Any, payload: dict[str, Any], thread_ts: str | None) -> t
         url = settings.env("SLACK_WEBHOOK_URL")
         if not url:
             return "Slack is not configured (SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL)", None
-        return _failed(client.post(url, json=payload)), None
+        body = {**payload, **({"thread_ts": thread_ts} if thread_ts else {})}
+        response = client.post(url, json=body)
+        if error := _failed(response):
+            return error, None
+        return None, _ts_of(response)
     token, channel = api
     base = (settings.env("SLACK_API_URL", "https://slack.com/api") or "https://slack.com/api").rstrip("/")
     body = {**payload, "channel": channel, **({"thread_ts": thread_ts} if thread_ts else {})}
@@ -72,6 +78,18 @@ def send_slack(client: Any, payload: dict[str, Any], thread_ts: str | None) -> t
     if not answer.get("ok"):  # the Web API says no with 200 and ok: false
         return f"Slack: {answer.get('error', 'not ok')}", None
     return None, str(answer.get("ts") or "") or None
+
+
+def _ts_of(response: Any) -> str | None:
+    """The posted message's ts, where the webhook says it (a relay, a workflow
+    that answers as the Web API does); Slack's own incoming webhook answers
+    "ok", and its replies then go out as messages of their own."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    ts = answer.get("ts") if isinstance(answer, dict) else None
+    return str(ts) if ts else None
 
 
 def send_zig_todo(client: Any, payload: dict[str, Any], webhook_id: str) -> tuple[str | None, str | None]:

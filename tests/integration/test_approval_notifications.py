@@ -185,3 +185,17 @@ def test_links_point_at_the_deployment_on_vercel_never_at_localhost(monkeypatch:
     assert settings.public_url() == "https://nofx.example.com"
     monkeypatch.setenv("NOFX_PUBLIC_URL", "https://approvals.example.com/")  # and an explicit one over both
     assert settings.public_url() == "https://approvals.example.com"
+
+
+def test_a_webhook_that_says_where_the_message_went_gets_the_outcome_in_its_thread(
+    client: Client, tokens, conn, monkeypatch
+) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_CHANNEL", "ZIG_TODO_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with message_receivers.running(message_receivers.SlackRelay) as (relay, url):
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", f"{url}/services/T0/B0/X")
+        _, approval = paused_plan(client, tokens, conn, "ntf6")
+        assert _decide(client, tokens["approver"], approval["id"], "deny", "not today").status == 200
+    (request,) = [m for m in relay.received if m["text"].startswith("Approval needed: step `ntf6-G`")]
+    replies = [m["text"] for m in relay.received if m.get("thread_ts") == request["ts"]]
+    assert replies == ["Denied by approver@nofx.local: not today"]

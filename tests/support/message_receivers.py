@@ -71,6 +71,18 @@ class SlackApi(_Handler):
         )
 
 
+class SlackRelay(_Handler):
+    """An incoming-webhook URL that answers as the Web API does, with the
+    posted message's ts (a relay or a workflow in front of Slack)."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.receiver.lock:
+            ts = f"1790000001.{len(self.receiver.received) + 1:06d}"
+            self.receiver.received.append({**body, "ts": ts})
+        return self._send(200, {"ok": True, "ts": ts})
+
+
 class ZigTodo(_Handler):
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers["Content-Length"]))
