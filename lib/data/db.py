@@ -8,6 +8,7 @@ free, where a prepared statement from another transaction does not exist.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -213,7 +214,7 @@ def _run_after_commit(conn: Any, hooks: list[Callable[[Any], Any]]) -> None:
     schedule = _after_reply.get()
     if schedule is not None:
         for hook in hooks:
-            schedule(lambda hook=hook: _on_own_connection(hook))
+            schedule(functools.partial(_on_own_connection, hook))
         return
     for work in hooks:
         try:
