@@ -14,7 +14,9 @@ same secret its inbound webhook uses (ZIG_TODO_WEBHOOK_SECRET) and a
 `webhook-id` that is the same on every retry of one message, so the receiver
 can drop duplicates.
 
-Each sender answers (error or None, the id the channel gave the message).
+Each sender answers (error or None, the id the channel gave the message); an
+error no retry can fix (Slack's `not_in_channel`, `invalid_auth`, ...) starts
+with PERMANENT, and the outbox gives it up at once.
 """
 
 from __future__ import annotations
@@ -47,6 +49,26 @@ def threads() -> bool:
     return slack_api() is not None
 
 
+# Slack's answers that no retry can change: give up at once and say why
+PERMANENT_SLACK_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "invalid_blocks",
+        "msg_too_long",
+    }
+)
+PERMANENT = "permanent: "
+
+
 def _failed(response: Any) -> str | None:
     if 200 <= response.status_code < 300:
         return None
@@ -76,7 +98,8 @@ def send_slack(client: Any, payload: dict[str, Any], thread_ts: str | None) -> t
         return error, None
     answer = response.json()
     if not answer.get("ok"):  # the Web API says no with 200 and ok: false
-        return f"Slack: {answer.get('error', 'not ok')}", None
+        error = str(answer.get("error", "not ok"))
+        return f"{PERMANENT if error in PERMANENT_SLACK_ERRORS else ''}Slack: {error}", None
     return None, str(answer.get("ts") or "") or None
 
 

@@ -218,7 +218,7 @@ def _record(conn: Any, row: dict[str, Any], error: str | None, external_id: str 
     if error is None:
         conn.execute(DELIVERED, args)
         return "delivered"
-    if attempts < MAX_ATTEMPTS:
+    if attempts < MAX_ATTEMPTS and not error.startswith(channels.PERMANENT):
         conn.execute(RETRY, args)
         return "retry"
     if conn.execute(FAILED, args).rowcount:

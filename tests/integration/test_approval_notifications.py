@@ -199,3 +199,17 @@ def test_a_webhook_that_says_where_the_message_went_gets_the_outcome_in_its_thre
     (request,) = [m for m in relay.received if m["text"].startswith("Approval needed: step `ntf6-G`")]
     replies = [m["text"] for m in relay.received if m.get("thread_ts") == request["ts"]]
     assert replies == ["Denied by approver@nofx.local: not today"]
+
+
+def test_a_refusal_no_retry_can_fix_is_given_up_at_once(client: Client, tokens, conn, told: Told) -> None:
+    told.slack.answers = ["not_in_channel"]  # the bot was never invited to the channel
+    _, approval = paused_plan(client, tokens, conn, "ntf7")
+    row = conn.execute(
+        "SELECT status, attempts, last_error FROM notifications WHERE approval_id = %s AND channel = 'slack'",
+        (approval["id"],),
+    ).fetchone()
+    assert (row["status"], row["attempts"]) == ("failed", 1) and "not_in_channel" in row["last_error"]
+    failed = conn.execute(
+        "SELECT data FROM events WHERE type = 'notification.failed' AND plan_id = %s", (approval["plan"]["id"],)
+    ).fetchone()
+    assert failed is not None and failed["data"]["channel"] == "slack"

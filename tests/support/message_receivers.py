@@ -60,7 +60,9 @@ class SlackApi(_Handler):
             return self._send(200, {"ok": False, "error": "invalid_auth"})
         answer = self.receiver.next_answer()
         if answer == "not_ok":
-            return self._send(200, {"ok": False, "error": "channel_not_found"})
+            return self._send(200, {"ok": False, "error": "ratelimited"})
+        if isinstance(answer, str):  # a named refusal, e.g. not_in_channel
+            return self._send(200, {"ok": False, "error": answer})
         if answer is not None:
             return self._send(answer, {"ok": False, "error": "internal_error"})
         with self.receiver.lock:
