@@ -1,7 +1,9 @@
 """GET /api/approvals: the approval queue, oldest first (viewer).
 
-`?status=pending` (default), `?plan_id=`, `?limit=`; each approval with its
-plan, step, tool, findings, time left and signed, expiring artifact URLs.
+`?status=pending` (default), `?plan_id=`, `?tool=`, `?pack=`, `?q=` (search
+item key, step title, plan title, tool), `?limit=`, `?offset=`; each approval
+with its plan, step, tool, findings, time left, signed, expiring artifact
+URLs and its past. `total` counts every match, so no request is out of reach.
 """
 
 from typing import Literal
@@ -18,11 +20,18 @@ app = Endpoint("/api/approvals", tags=["approvals"])
 class QueueQuery(BaseModel):
     status: Literal["pending", "approved", "denied", "expired", "cancelled", "all"] = "pending"
     plan_id: UUID | None = None
+    tool: str | None = Field(default=None, max_length=200, description="one tool id")
+    pack: str | None = Field(default=None, max_length=200, description="one pack id")
+    q: str | None = Field(default=None, max_length=200, description="text in the item key, step or plan title, tool")
     limit: int = Field(default=100, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 @app.get(role="viewer", query=QueueQuery, response=views.ApprovalQueue)
 def read(ctx):
-    """Approvals by status, oldest first."""
+    """Approvals by status and filters, oldest first, in natural key order within an instant."""
     q = ctx.query
-    return views.queue(ctx.conn, None if q.status == "all" else q.status, q.plan_id, q.limit)
+    filters = views.Filters(
+        status=None if q.status == "all" else q.status, plan_id=q.plan_id, tool=q.tool, pack=q.pack, q=q.q
+    )
+    return views.queue(ctx.conn, filters, q.limit, q.offset)

@@ -6,12 +6,14 @@ read in one statement however long the queue is.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from lib.approvals.context import CONTEXT_SQL, Context, context_of
 from lib.approvals.store import APPROVAL_COLUMNS
 from lib.data import storage
 from lib.web.problems import not_found
@@ -27,13 +29,14 @@ class Artifact(BaseModel):
 class HistoryEntry(BaseModel):
     event: str
     actor: str
+    person_id: str | None = Field(default=None, description="the stable id (JWT sub) of the person who acted")
     source: str = Field(description="where it verifiably came from: api, webhook, cron or system")
     client_claim: str | None = Field(default=None, description="what the client said it was (unverified)")
     reason: str | None
     occurred_at: datetime
 
 
-class ApprovalView(BaseModel):
+class ApprovalView(Context):
     id: UUID
     kind: str
     status: str
@@ -45,6 +48,9 @@ class ApprovalView(BaseModel):
     approvals: int = Field(description="distinct people who approved so far")
     approver_role: str
     requested_by: str
+    requester_ids: list[str] = Field(
+        description="the people who asked (planned, executed, wrote it): they may not approve"
+    )
     requested_at: datetime
     expires_at: datetime
     seconds_left: int
@@ -58,20 +64,24 @@ class ApprovalView(BaseModel):
 
 class ApprovalQueue(BaseModel):
     approvals: list[ApprovalView]
+    total: int = Field(description="approvals that match the filters, on every page")
+    offset: int
+    limit: int
+    next_offset: int | None = Field(description="pass as ?offset= for the next page; null on the last")
 
 
-# What a view needs besides the approval row, in one round trip.
 # What a view shows beside the approval row: read in the same statement as
 # the rows (the queue is one query however long it is).
-CONTEXT_COLUMNS = """
+CONTEXT_COLUMNS = f"""
   (SELECT row_to_json(p) FROM (SELECT id, title, status, version FROM public.plans
                                 WHERE id = a.plan_id) p) AS plan,
   (SELECT row_to_json(s) FROM (SELECT id, item_key, title, status, stage FROM public.plan_steps
                                 WHERE id = a.step_id) s) AS step,
   (SELECT coalesce(json_agg(h ORDER BY h.id), '[]'::json) FROM (
-       SELECT id, event, actor, source, client_claim, reason, occurred_at FROM public.approval_events
-        WHERE approval_id = a.id) h) AS history
-"""
+       SELECT id, event, actor, person_id, source, client_claim, reason, occurred_at FROM public.approval_events
+        WHERE approval_id = a.id) h) AS history,
+{CONTEXT_SQL}
+"""  # noqa: S608 - constants only
 
 
 def _view(
@@ -92,6 +102,7 @@ def _view(
         for a in row["artifacts"] or []
     ]
     return ApprovalView(
+        **dict(context_of(row)),
         id=row["id"],
         kind=row["kind"],
         status=row["status"],
@@ -103,6 +114,7 @@ def _view(
         approvals=sum(1 for h in history if h["event"] == "approve"),
         approver_role=row["approver_role"],
         requested_by=row["requested_by"],
+        requester_ids=row["requested_by_subs"] or [],
         requested_at=row["requested_at"],
         expires_at=row["expires_at"],
         seconds_left=max(0, int((row["expires_at"] - now).total_seconds())),
@@ -115,17 +127,77 @@ def _view(
     )
 
 
-def queue(conn: Any, status: str | None, plan_id: UUID | None, limit: int) -> ApprovalQueue:
+@dataclass(frozen=True)
+class Filters:
+    """Which approvals a page shows: all of them match every filter given."""
+
+    status: str | None = "pending"
+    plan_id: UUID | None = None
+    tool: str | None = None
+    pack: str | None = None
+    q: str | None = None
+
+
+# Plan by plan, oldest first: a plan's requests (asked a few microseconds
+# apart, in its stage order) sit together, as asked when its first one was,
+# and among them by item key in natural order: PAY-2 before PAY-10.
+QUEUE = f"""
+SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS}, count(*) OVER () AS total
+  FROM public.approvals a
+  LEFT JOIN public.plan_steps qs ON qs.id = a.step_id
+  JOIN public.plans qp ON qp.id = a.plan_id
+ WHERE (%(status)s::text IS NULL OR a.status = %(status)s)
+   AND (%(plan)s::uuid IS NULL OR a.plan_id = %(plan)s)
+   AND (%(tool)s::text IS NULL OR a.tool_id = %(tool)s)
+   AND (%(pack)s::text IS NULL OR qs.pack_id = %(pack)s)
+   AND (%(q)s::text IS NULL OR qs.item_key ILIKE %(q)s OR qs.title ILIKE %(q)s OR qp.title ILIKE %(q)s
+        OR a.tool_id ILIKE %(q)s)
+ ORDER BY min(a.requested_at) OVER (PARTITION BY a.plan_id, a.status),
+          regexp_replace(coalesce(qs.item_key, ''), '[0-9]+$', ''),
+          nullif(substring(qs.item_key FROM '([0-9]+)$'), '')::numeric NULLS FIRST, a.requested_at, a.id
+ LIMIT %(limit)s OFFSET %(offset)s
+"""  # noqa: S608 - built from constants
+COUNT = """
+SELECT count(*) AS total FROM public.approvals a
+  LEFT JOIN public.plan_steps qs ON qs.id = a.step_id JOIN public.plans qp ON qp.id = a.plan_id
+ WHERE (%(status)s::text IS NULL OR a.status = %(status)s) AND (%(plan)s::uuid IS NULL OR a.plan_id = %(plan)s)
+   AND (%(tool)s::text IS NULL OR a.tool_id = %(tool)s) AND (%(pack)s::text IS NULL OR qs.pack_id = %(pack)s)
+   AND (%(q)s::text IS NULL OR qs.item_key ILIKE %(q)s OR qs.title ILIKE %(q)s OR qp.title ILIKE %(q)s
+        OR a.tool_id ILIKE %(q)s)
+"""
+
+
+def _like(text: str | None) -> str | None:
+    """A search as an ILIKE pattern matching it anywhere, its own % and _ literal."""
+    if not text or not text.strip():
+        return None
+    escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def queue(conn: Any, filters: Filters, limit: int, offset: int = 0) -> ApprovalQueue:
     now = datetime.now(UTC)
-    rows = conn.execute(
-        f"SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS} FROM public.approvals a "  # noqa: S608
-        "WHERE (%(status)s::text IS NULL OR status = %(status)s) AND (%(plan)s::uuid IS NULL OR plan_id = %(plan)s) "
-        "ORDER BY requested_at, id LIMIT %(limit)s",
-        {"status": status, "plan": plan_id, "limit": limit},
-    ).fetchall()
+    params = {
+        "status": filters.status,
+        "plan": filters.plan_id,
+        "tool": filters.tool,
+        "pack": filters.pack,
+        "q": _like(filters.q),
+        "limit": limit,
+        "offset": offset,
+    }
+    rows = conn.execute(QUEUE, params).fetchall()
+    # past the end there is no row to carry the count: count alone
+    total = rows[0]["total"] if rows else (conn.execute(COUNT, params).fetchone()["total"] if offset else 0)
     # every artifact link of the page signed at once (one request on Supabase)
     urls = storage.links([a["key"] for r in rows for a in r["artifacts"] or []])
-    return ApprovalQueue(approvals=[_view(r, now, urls=urls) for r in rows])
+    return ApprovalQueue(
+        approvals=[_view(r, now, urls=urls) for r in rows],
+        total=total,
+        offset=offset,
+        limit=limit,
+        next_offset=offset + len(rows) if offset + len(rows) < total else None,
+    )
 
 
 def queue_one(conn: Any, approval_id: UUID) -> ApprovalView:

@@ -4,7 +4,7 @@ created answer, and the reads that fill them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 from lib.gates.models import GateResult
 from lib.llm.summary import ComparisonSummary
 from lib.planner import PlanDraft, PlanOptions
+from lib.planner import progress as plan_progress
 from lib.plans import status as plan_status
 from lib.web.problems import Problem, not_found
 
@@ -93,6 +94,12 @@ class PlanCreated(BaseModel):
     dry_run: bool = False
     comparison: ComparisonSummary | None = Field(
         default=None, description="the model comparison (options.compare_models): each model's score, cost, latency"
+    )
+    progress: plan_progress.Progress | None = Field(
+        default=None, description="steps done, running, waiting and failed, and the estimated time left"
+    )
+    pulled_in: list[plan_progress.PulledIn] = Field(
+        default_factory=list, description="items added because a selected item depends on them, and which"
     )
 
 
@@ -217,10 +224,11 @@ def plan_detail(
 ) -> PlanCreated:
     from lib.llm import store
 
-    with conn.pipeline():  # the plan, a page of its steps and its comparison: one round trip
+    with conn.pipeline():  # the plan, a page of its steps, its comparison, what it pulled in: one round trip
         plan_rows = conn.execute(PLAN_ROW, (plan_id,))
         step_rows = conn.execute(STEP_PAGE, (plan_id, limit, offset, MAX_STEP_BYTES))
         comparison_rows = conn.execute(store.SUMMARY_ROWS, (plan_id,))
+        pulled_rows = conn.execute(plan_progress.PULLED_IN, (plan_id,))
     row = plan_rows.fetchone()
     if row is None:
         raise not_found("plan", plan_id)
@@ -228,7 +236,11 @@ def plan_detail(
     plan.graph = summarize_graph(plan.graph, full_graph)
     plan.totals = summarize_graph(plan.totals, full_graph)
     total = int(plan.totals["steps"])  # steps are written once, with the plan (copy_steps)
-    steps = [StepView.model_validate(r) for r in step_rows.fetchall()]
+    page = step_rows.fetchall()
+    steps = [StepView.model_validate(r) for r in page]
+    whole = offset == 0 and len(page) >= total
+    # a plan that fits one page counts from it; a bigger one reads its steps' statuses (one more trip)
+    counted = page if whole else conn.execute(plan_progress.PROGRESS_STEPS, (plan_id,)).fetchall()
     return PlanCreated(
         plan=plan,
         steps=steps,
@@ -239,4 +251,6 @@ def plan_detail(
         verdict=plan.verdict or "allow",
         reused=reused,
         comparison=store.summary_of(comparison_rows.fetchall()),
+        progress=plan_progress.progress(counted, datetime.now(UTC)),
+        pulled_in=plan_progress.pulled_in_of(pulled_rows.fetchone()["pulled_in"]),
     )

@@ -1,0 +1,139 @@
+"""What the console needs at a team's scale, through the HTTP API on the real
+PostgreSQL: a queue that pages with counts that agree, filters and a natural
+order; a re-asked approval that shows its past; a plan approval that lists
+what it releases and what was pulled in; a plan's progress."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from tests.support.backlog import seed_backlog
+from tests.support.plans import builtin_tool, make_plan, run_plan, steps_by_key
+from tests.support.wsgi_client import Client
+
+ONE = {"required_approvals": 1, "timeout_seconds": 3600, "approver_role": "approver"}
+
+
+def queue(client: Client, token: str, **query) -> dict:
+    r = client.get(f"/api/approvals?{urlencode(query)}", token=token)
+    assert r.status == 200, r.text
+    return r.json()
+
+
+def test_a_queue_of_202_pages_with_counts_that_agree_in_natural_order(client: Client, tokens, conn) -> None:
+    builtin_tool(conn, "gate.qs", "echo", approval=ONE)
+    keys = [str(n) for n in range(1, 203)]
+    body = make_plan(client, tokens["planner"], conn, "qs", {k: [] for k in keys}, tool="gate.qs")
+    plan_id = body["plan"]["id"]
+    assert run_plan(client, tokens["planner"], plan_id)["status"] == "paused"
+
+    first = queue(client, tokens["viewer"], plan_id=plan_id, limit=100)
+    assert first["total"] == 202 and len(first["approvals"]) == 100 and first["next_offset"] == 100
+    second = queue(client, tokens["viewer"], plan_id=plan_id, limit=100, offset=100)
+    third = queue(client, tokens["viewer"], plan_id=plan_id, limit=100, offset=200)
+    assert (second["next_offset"], third["next_offset"], len(third["approvals"])) == (200, None, 2)
+    seen = [a["step"]["item_key"] for page in (first, second, third) for a in page["approvals"]]
+    # every request reachable once, asked in the same instant and ordered as people count
+    assert seen == [f"qs-{k}" for k in keys]
+    past_the_end = queue(client, tokens["viewer"], plan_id=plan_id, offset=500)
+    assert past_the_end["total"] == 202 and past_the_end["approvals"] == []
+
+    # filters: search by key (its own % is literal), by tool, by pack
+    found = [a["step"]["item_key"] for a in queue(client, tokens["viewer"], q="QS-20")["approvals"]]
+    assert found == ["qs-20", "qs-200", "qs-201", "qs-202"]
+    assert queue(client, tokens["viewer"], q="%")["total"] == 0
+    assert queue(client, tokens["viewer"], tool="gate.qs")["total"] == 202
+    assert queue(client, tokens["viewer"], pack="qs", limit=1)["total"] == 202
+    assert queue(client, tokens["viewer"], pack="nope")["total"] == 0
+
+
+def test_a_re_asked_approval_shows_the_denial_the_override_and_what_changed(client: Client, tokens, conn) -> None:
+    builtin_tool(conn, "gate.qp", "echo", approval=ONE)
+    body = make_plan(client, tokens["planner"], conn, "qp", {"G": []}, tool="gate.qp")
+    plan_id = body["plan"]["id"]
+    run_plan(client, tokens["planner"], plan_id)
+    (first,) = queue(client, tokens["viewer"], plan_id=plan_id)["approvals"]
+    assert first["past"] == [] and first["requester_ids"]
+    client.post(
+        f"/api/approvals/{first['id']}", json={"decision": "deny", "reason": "wrong window"}, token=tokens["approver"]
+    )
+    g = steps_by_key(client, tokens["viewer"], plan_id)["G"]
+    r = client.post(
+        "/api/automation/override",
+        json={"plan_id": plan_id, "step_id": g["id"], "action": "retry", "reason": "window is open now"},
+        token=tokens["admin"],
+    )
+    assert r.status == 201, r.text
+    run_plan(client, tokens["planner"], plan_id)
+    (second,) = queue(client, tokens["viewer"], plan_id=plan_id)["approvals"]
+    assert second["id"] != first["id"]
+    (past,) = second["past"]
+    assert (past["id"], past["status"], past["decision_reason"]) == (first["id"], "denied", "wrong window")
+    assert past["decided_by"] == [first_history_actor(client, tokens, first["id"], "deny")]
+    assert [(o["action"], o["reason"]) for o in second["overrides"]] == [("retry", "window is open now")]
+    assert second["history"][0]["person_id"] is None or isinstance(second["history"][0]["person_id"], str)
+
+
+def first_history_actor(client: Client, tokens, approval_id: str, event: str) -> str:
+    one = client.get(f"/api/approvals/{approval_id}", token=tokens["viewer"]).json()
+    return next(h["actor"] for h in one["history"] if h["event"] == event)
+
+
+def test_a_plan_shows_progress_and_what_it_pulled_in_and_why(client: Client, tokens, conn) -> None:
+    builtin_tool(conn, "echo.qd", "echo")
+    deps = seed_backlog(conn, "qdb", {"BASE": []}, tool="echo.qd")
+    seed_backlog(conn, "qda", {"TOP": []}, tool="echo.qd", extra_deps={"TOP": [deps["BASE"]]})
+    r = client.post("/api/auto-planner/plan", json={"pack_ids": ["qda"]}, token=tokens["planner"])
+    assert r.status == 201, r.text
+    detail = r.json()
+    plan_id = detail["plan"]["id"]
+    read = client.get(f"/api/plans/{plan_id}", token=tokens["viewer"]).json()
+    assert [(p["item_key"], p["pack_id"], p["needed_by"]) for p in read["pulled_in"]] == [
+        ("qdb-BASE", "qdb", ["qda-TOP"])
+    ]
+    assert read["progress"]["total"] == 2 and read["progress"]["waiting"] == 2 and read["progress"]["done"] == 0
+    assert read["progress"]["est_remaining_ms"] > 0
+    run_plan(client, tokens["planner"], plan_id)
+    done = client.get(f"/api/plans/{plan_id}", token=tokens["viewer"]).json()["progress"]
+    assert (done["done"], done["waiting"], done["est_remaining_ms"]) == (2, 0, None)
+
+
+def test_a_planner_asks_for_an_override_and_an_admin_grants_it_once(client: Client, tokens, conn) -> None:
+    builtin_tool(conn, "gate.qo", "echo", approval=ONE)
+    body = make_plan(client, tokens["planner"], conn, "qo", {"G": [], "Z": ["G"]}, tool="gate.qo")
+    plan_id = body["plan"]["id"]
+    run_plan(client, tokens["planner"], plan_id)
+    (pending,) = queue(client, tokens["viewer"], plan_id=plan_id)["approvals"]
+    client.post(
+        f"/api/approvals/{pending['id']}", json={"decision": "deny", "reason": "not now"}, token=tokens["approver"]
+    )
+    assert client.get(f"/api/plans/{plan_id}", token=tokens["viewer"]).json()["plan"]["status"] == "blocked"
+    g = steps_by_key(client, tokens["viewer"], plan_id)["G"]
+
+    asks = "/api/automation/override-requests"
+    bad = client.post(asks, json={"plan_id": plan_id, "action": "retry"}, token=tokens["planner"])
+    assert bad.status == 422 and ["body", "reason"] in [e["loc"] for e in bad.json()["errors"]]
+    assert client.post(asks, json={"plan_id": plan_id, "reason": "x y z"}, token=tokens["viewer"]).status == 403
+    ask = {"plan_id": plan_id, "action": "retry", "step_id": g["id"], "reason": "the window opened at 14:00"}
+    first = client.post(asks, json=ask, token=tokens["planner"])
+    assert first.status == 201, first.text
+    again = client.post(asks, json=ask, token=tokens["planner"])
+    assert again.status == 200 and again.json()["id"] == first.json()["id"]  # one open request, not two
+    request_id = first.json()["id"]
+    listed = client.get(f"{asks}?plan_id={plan_id}", token=tokens["viewer"]).json()["requests"]
+    assert [(r["id"], r["status"], r["requested_by"]) for r in listed] == [(request_id, "open", "planner@nofx.local")]
+
+    decide = f"{asks}/{request_id}"
+    assert client.post(decide, json={"decision": "grant", "reason": "ok"}, token=tokens["planner"]).status == 403
+    no_reason = client.post(decide, json={"decision": "grant"}, token=tokens["admin"])
+    assert no_reason.status == 422
+    granted = client.post(decide, json={"decision": "grant", "reason": "agreed with the owner"}, token=tokens["admin"])
+    assert granted.status == 200, granted.text
+    assert granted.json()["status"] == "granted" and granted.json()["override_id"]
+    late = client.post(decide, json={"decision": "decline", "reason": "too late"}, token=tokens["admin"])
+    assert late.status == 409 and late.json()["request"]["status"] == "granted"
+    # the override it led to is on record with the admin's reason, and the step is asked anew
+    (o,) = client.get(f"/api/gates/{plan_id}", token=tokens["viewer"]).json()["overrides"]
+    assert (o["action"], o["reason"], o["actor"]) == ("retry", "agreed with the owner", "admin@nofx.local")
+    actions = {r["action"] for r in conn.execute("SELECT action FROM audit_log WHERE plan_id = %s", (plan_id,))}
+    assert {"override.requested", "override.request_granted", "override.retry"} <= actions
