@@ -25,12 +25,20 @@ _lock = threading.Lock()
 _cache: tuple[float, dict[str, bool]] | None = None
 
 
+class FlagChange(BaseModel):
+    enabled: bool
+    by: str
+    reason: str | None = Field(description="why, as the admin said (switches before reasons were required: null)")
+    at: datetime
+
+
 class Flag(BaseModel):
     key: str
     enabled: bool
     description: str
     updated_by: str
     updated_at: datetime
+    history: list[FlagChange] = Field(default_factory=list, description="its last 10 switches, newest first")
 
 
 class FlagList(BaseModel):
@@ -42,7 +50,9 @@ class FlagSwitch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     flags: dict[str, StrictBool] = Field(min_length=1, examples=[{"FEATURE_AUTO_PLANNER": True}])
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str = Field(
+        min_length=3, max_length=500, description="why; required, shown with the change in the flag's history"
+    )
 
     @field_validator("flags")
     @classmethod
@@ -51,6 +61,25 @@ class FlagSwitch(BaseModel):
         if unknown:
             raise ValueError(f"unknown flag {', '.join(unknown)}; known: {', '.join(FLAGS)}")
         return value
+
+    @field_validator("reason")
+    @classmethod
+    def said_something(cls, value: str) -> str:
+        if len(value.strip()) < 3:
+            raise ValueError("say why (at least 3 characters): the reason is shown with the change")
+        return value.strip()
+
+
+# Each flag's switches from the audit trail (flag changes are global entries,
+# found through the plan_id index's empty-plan part).
+HISTORY = """
+(SELECT coalesce(json_agg(h ORDER BY h.id DESC), '[]'::json) FROM (
+   SELECT id, actor AS by, occurred_at AS at, (content::jsonb -> 'details' ->> 'to')::boolean AS enabled,
+          content::jsonb -> 'details' ->> 'reason' AS reason
+     FROM public.audit_log
+    WHERE plan_id IS NULL AND action = 'flag.changed' AND content::jsonb -> 'details' ->> 'key' = c.key
+    ORDER BY id DESC LIMIT 10) h) AS history
+"""
 
 
 def _read_all() -> dict[str, bool]:
@@ -89,15 +118,12 @@ def require(name: str) -> None:
 
 def list_flags(conn: Any) -> FlagList:
     rows = conn.execute(
-        "SELECT key, value, description, updated_by, updated_at FROM public.config WHERE key = ANY(%s) ORDER BY key",
+        f"SELECT key, value, description, updated_by, updated_at, {HISTORY} "  # noqa: S608 - constants only
+        "FROM public.config c WHERE key = ANY(%s) ORDER BY key",
         (list(FLAGS),),
     ).fetchall()
-    return FlagList(
-        flags=[
-            Flag(enabled=r["value"] is True, **{k: r[k] for k in ("key", "description", "updated_by", "updated_at")})
-            for r in rows
-        ]
-    )
+    fields = ("key", "description", "updated_by", "updated_at", "history")
+    return FlagList(flags=[Flag(enabled=r["value"] is True, **{k: r[k] for k in fields}) for r in rows])
 
 
 def switch(conn: Any, change: FlagSwitch, principal: Any) -> FlagList:

@@ -77,7 +77,7 @@ def test_missing_role_is_403(client: Client) -> None:
 
 
 def test_role_ranks(client: Client, tokens: dict[str, str]) -> None:
-    body = {"flags": {"FEATURE_AUTO_PLANNER": True}}
+    body = {"flags": {"FEATURE_AUTO_PLANNER": True}, "reason": "role check"}
     for role in ("viewer", "planner", "approver"):
         r = client.put(FLAGS, json=body, token=tokens[role])
         assert r.status == 403, role
@@ -87,7 +87,8 @@ def test_role_ranks(client: Client, tokens: dict[str, str]) -> None:
 
 def test_service_role_acts_as_admin(client: Client) -> None:
     token = auth.mint_token("service_role")
-    assert client.put(FLAGS, json={"flags": {"FEATURE_AUTO_PLANNER": True}}, token=token).status == 200
+    body = {"flags": {"FEATURE_AUTO_PLANNER": True}, "reason": "role check"}
+    assert client.put(FLAGS, json=body, token=token).status == 200
 
 
 class _Jwks(BaseHTTPRequestHandler):

@@ -70,8 +70,16 @@ def test_switching_is_audited_and_emitted(client: Client, tokens: dict[str, str]
         }
         event = conn.execute("SELECT data FROM events WHERE type = 'flag.changed' ORDER BY id DESC LIMIT 1").fetchone()
         assert event["data"]["key"] == "FEATURE_PLANNER_EXECUTE" and event["data"]["enabled"] is False
+        # each change shows with its reason in the flag's history, newest first
+        latest = state["FEATURE_PLANNER_EXECUTE"]["history"][0]
+        assert (latest["enabled"], latest["by"], latest["reason"]) == (False, "admin@nofx.local", "incident 42")
+        assert state["FEATURE_AUTO_PLANNER"]["history"] == [] or all(
+            h["reason"] != "incident 42" for h in state["FEATURE_AUTO_PLANNER"]["history"]
+        )
     finally:
-        client.put(FLAGS, json={"flags": {"FEATURE_PLANNER_EXECUTE": True}}, token=tokens["admin"])
+        client.put(
+            FLAGS, json={"flags": {"FEATURE_PLANNER_EXECUTE": True}, "reason": "incident over"}, token=tokens["admin"]
+        )
 
 
 @pytest.mark.parametrize(
@@ -81,6 +89,9 @@ def test_switching_is_audited_and_emitted(client: Client, tokens: dict[str, str]
         ({"flags": {"FEATURE_AUTO_PLANNER": "yes"}}, ["body", "flags", "FEATURE_AUTO_PLANNER"]),
         ({"flags": {}}, ["body", "flags"]),
         ({"flag": {"FEATURE_AUTO_PLANNER": True}}, ["body", "flag"]),
+        # the reason is shown with the change in the flag's history: required, and said
+        ({"flags": {"FEATURE_AUTO_PLANNER": True}}, ["body", "reason"]),
+        ({"flags": {"FEATURE_AUTO_PLANNER": True}, "reason": "   "}, ["body", "reason"]),
     ],
 )
 def test_bad_switches_are_422(client: Client, tokens: dict[str, str], body: dict, loc: list) -> None:
@@ -119,7 +130,9 @@ def test_a_switch_reaches_another_instance_within_5_seconds(
     )
     try:
         assert watcher.stdout.readline().strip() == "warm"
-        r = client.put(FLAGS, json={"flags": {"FEATURE_AUTO_PLANNER": False}}, token=tokens["admin"])
+        r = client.put(
+            FLAGS, json={"flags": {"FEATURE_AUTO_PLANNER": False}, "reason": "propagation check"}, token=tokens["admin"]
+        )
         assert r.status == 200
         watcher.stdin.write("switched\n")
         watcher.stdin.flush()
@@ -127,5 +140,7 @@ def test_a_switch_reaches_another_instance_within_5_seconds(
         assert seen_after < 5.0
     finally:
         watcher.kill()
-        client.put(FLAGS, json={"flags": {"FEATURE_AUTO_PLANNER": True}}, token=tokens["admin"])
+        client.put(
+            FLAGS, json={"flags": {"FEATURE_AUTO_PLANNER": True}, "reason": "propagation done"}, token=tokens["admin"]
+        )
         time.sleep(0)
