@@ -43,6 +43,8 @@ TYPES = (
     "step.accepted",  # a long-running tool took the step on; it reports later
     "step.heartbeat",  # ...and is still at it (its lease goes on)
     "override.applied",
+    "override.requested",
+    "override.request_decided",
     "flag.changed",
     "notification.failed",
 )

@@ -57,10 +57,18 @@ INSERT INTO people (id, email, source) VALUES ('rls-probe-person', 'probe@rls.ex
 INSERT INTO step_callbacks (delivery_id, step_id, phase, status) VALUES ('rls-probe', '{S}', 'run', 'running');
 INSERT INTO audit_checkpoints (chain, seq, hash) VALUES ('rls', 1, 'h');
 INSERT INTO storage_outbox (key, data) VALUES ('rls/probe.json', '\\x7b7d');
+INSERT INTO override_requests (plan_id, reason, requested_by, requested_by_sub)
+  VALUES ('{P}', 'probe', 'p', 'p');
 """
 
 # table -> (probe predicate, column to touch, insert statement)
 STATEMENTS: dict[str, tuple[str, str, str]] = {
+    "override_requests": (
+        "reason = 'probe'",
+        "reason",
+        "INSERT INTO override_requests (plan_id, reason, requested_by, requested_by_sub) "
+        f"VALUES ('{P_DEL}', 'new', 'p', 'p')",
+    ),
     "storage_outbox": (
         "key = 'rls/probe.json'",
         "last_error",

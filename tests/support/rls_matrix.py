@@ -49,6 +49,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "step_callbacks": _row(EVERYONE, SERVER, SERVER, SERVER),
     "audit_checkpoints": _row(EVERYONE, SERVER, SERVER, SERVER),
     "storage_outbox": _row(SERVER, SERVER, SERVER, SERVER),
+    "override_requests": _row(EVERYONE, SERVER, SERVER, NOBODY),
 }
 APPEND_ONLY = ("events", "audit_log", "approval_events", "overrides")
 TRIGGER_WRITTEN = ("audit_chain_heads",)
