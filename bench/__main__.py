@@ -23,6 +23,7 @@ from bench import (
     gates_bench,
     load_bench,
     planner_bench,
+    queue_bench,
     roundtrips,
 )
 
@@ -62,6 +63,9 @@ def main() -> int:
 
     section("Audit trail reads at 20,000 entries (checkpoint or whole chain)")
     print(audit_bench.table(audit_bench.run(20_000)), flush=True)
+
+    section("The approval queue at 500 pending (pages, search, the badge; the context's price)")
+    print(queue_bench.table(queue_bench.run(500)), flush=True)
 
     section("Cold import of every api/ module (fresh process, median of 7)")
     cold_imports.main(["--runs", "7"])

@@ -138,11 +138,8 @@ class Filters:
     q: str | None = None
 
 
-# Plan by plan, oldest first: a plan's requests (asked a few microseconds
-# apart, in its stage order) sit together, as asked when its first one was,
-# and among them by item key in natural order: PAY-2 before PAY-10.
-QUEUE = f"""
-SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS}, count(*) OVER () AS total
+# Which requests match, shared by the page and the count.
+MATCHES = """
   FROM public.approvals a
   LEFT JOIN public.plan_steps qs ON qs.id = a.step_id
   JOIN public.plans qp ON qp.id = a.plan_id
@@ -152,19 +149,28 @@ SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS}, count(*) OVER () AS total
    AND (%(pack)s::text IS NULL OR qs.pack_id = %(pack)s)
    AND (%(q)s::text IS NULL OR qs.item_key ILIKE %(q)s OR qs.title ILIKE %(q)s OR qp.title ILIKE %(q)s
         OR a.tool_id ILIKE %(q)s)
- ORDER BY min(a.requested_at) OVER (PARTITION BY a.plan_id, a.status),
-          regexp_replace(coalesce(qs.item_key, ''), '[0-9]+$', ''),
-          nullif(substring(qs.item_key FROM '([0-9]+)$'), '')::numeric NULLS FIRST, a.requested_at, a.id
- LIMIT %(limit)s OFFSET %(offset)s
-"""  # noqa: S608 - built from constants
-COUNT = """
-SELECT count(*) AS total FROM public.approvals a
-  LEFT JOIN public.plan_steps qs ON qs.id = a.step_id JOIN public.plans qp ON qp.id = a.plan_id
- WHERE (%(status)s::text IS NULL OR a.status = %(status)s) AND (%(plan)s::uuid IS NULL OR a.plan_id = %(plan)s)
-   AND (%(tool)s::text IS NULL OR a.tool_id = %(tool)s) AND (%(pack)s::text IS NULL OR qs.pack_id = %(pack)s)
-   AND (%(q)s::text IS NULL OR qs.item_key ILIKE %(q)s OR qs.title ILIKE %(q)s OR qp.title ILIKE %(q)s
-        OR a.tool_id ILIKE %(q)s)
 """
+
+# Plan by plan, oldest first: a plan's requests (asked a few microseconds
+# apart, in its stage order) sit together, as asked when its first one was,
+# and among them by item key in natural order: PAY-2 before PAY-10. The
+# order and the count are worked out on ids alone; only the page's rows are
+# read with their context (a queue of thousands costs what its page costs).
+QUEUE = f"""
+WITH page AS (
+  SELECT a.id, count(*) OVER () AS total,
+         min(a.requested_at) OVER (PARTITION BY a.plan_id, a.status) AS batch_at,
+         regexp_replace(coalesce(qs.item_key, ''), '[0-9]+$', '') COLLATE "C" AS key_text,
+         nullif(substring(qs.item_key FROM '([0-9]+)$'), '')::numeric AS key_number,
+         a.requested_at
+  {MATCHES}
+  ORDER BY batch_at, key_text, key_number NULLS FIRST, a.requested_at, a.id
+  LIMIT %(limit)s OFFSET %(offset)s)
+SELECT {APPROVAL_COLUMNS}, {CONTEXT_COLUMNS}, page.total
+  FROM page JOIN public.approvals a ON a.id = page.id
+ ORDER BY page.batch_at, page.key_text, page.key_number NULLS FIRST, page.requested_at, page.id
+"""  # noqa: S608 - built from constants
+COUNT = f"SELECT count(*) AS total {MATCHES}"
 
 
 def _like(text: str | None) -> str | None:
