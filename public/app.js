@@ -4,6 +4,7 @@
 import { Api } from './js/api.js';
 import { clear, h } from './js/dom.js';
 import { EventFollower, loadRealtimeConfig, RealtimeNudger } from './js/live.js';
+import { forgetAllDrafts } from './js/drafts.js';
 import { endSession, restoreSession, startSession } from './js/session.js';
 import { refreshGrant, renewalDelay } from './js/supabase_auth.js';
 import { ApprovalsView } from './js/views/approvals.js';
@@ -28,7 +29,7 @@ const app = {
 app.api = new Api(() => app.session?.token, {
   onUnauthorized: (error) => {
     if (!app.session) return;
-    signOut(`The API refused your token: ${error.problem?.detail ?? error.message}. Sign in again.`);
+    signOut(`The API refused your token: ${error.problem?.detail ?? error.message}. Sign in again: what you were typing is kept.`, { keepDrafts: true });
   },
 });
 
@@ -55,6 +56,8 @@ function describeEvent(event) {
     case 'approval.cancelled': return `An approval was cancelled: ${d.reason ?? ''}`;
     case 'flag.changed': return `${d.key} switched ${d.enabled ? 'on' : 'off'} by ${d.by}`;
     case 'override.applied': return `Override ${d.action} applied by ${d.by}`;
+    case 'override.requested': return `${d.by} asked for an override (${d.action}): ${d.reason ?? ''}`;
+    case 'override.request_decided': return `Override request ${d.status} by ${d.by}: ${d.reason ?? ''}`;
     case 'step.failed': return `Step${what} failed`;
     default:
       if (event.type.startsWith('plan.')) return `Plan ${event.type.slice(5).replace('_', ' ')}${d.reason ? `: ${d.reason}` : ''}`;
@@ -64,6 +67,7 @@ function describeEvent(event) {
 
 const ANNOUNCED = new Set([
   'approval.requested', 'approval.decided', 'approval.expired', 'approval.cancelled', 'flag.changed', 'override.applied',
+  'override.requested', 'override.request_decided',
   'step.failed', 'plan.ready', 'plan.blocked', 'plan.approved', 'plan.paused', 'plan.completed', 'plan.failed',
   'plan.cancelled', 'plan.rolled_back',
 ]);
@@ -76,7 +80,14 @@ function onEvents(events) {
 }
 
 function setLiveStatus(state, detail) {
+  // back from an outage: what the view shows may be stale, and its errors old
+  const recovered = state === 'live' && app.liveState?.[0] === 'error';
   app.liveState = [state, detail];
+  if (recovered) {
+    announce('Connection restored; the view is up to date again.');
+    refreshApprovalCount();
+    app.view?.refresh?.();
+  }
   const el = $('live-status');
   el.dataset.state = state;
   const realtime = app.realtime?.connected ? ' (Realtime)' : '';
@@ -92,9 +103,10 @@ function setLiveStatus(state, detail) {
 async function refreshApprovalCount() {
   const counter = $('approvals-count');
   try {
-    const { approvals } = await app.api.get('/api/approvals', { status: 'pending', limit: 500 });
-    counter.replaceChildren(String(approvals.length), h('span', { class: 'visually-hidden' }, ' pending'));
-    counter.hidden = approvals.length === 0;
+    // the count of every pending request (the queue pages; this is its total)
+    const { total } = await app.api.get('/api/approvals', { status: 'pending', limit: 1 });
+    counter.replaceChildren(String(total), h('span', { class: 'visually-hidden' }, ' pending'));
+    counter.hidden = total === 0;
   } catch {
     counter.hidden = true;
   }
@@ -116,9 +128,15 @@ function showChrome(signedIn) {
 }
 
 // A Supabase session is renewed ahead of its expiry; any other token signs out
-// when it expires, rather than fail request by request.
+// when it expires, rather than fail request by request, after a warning a few
+// minutes ahead (what is typed into a reason is kept: js/drafts.js).
+const WARN_BEFORE_MS = 3 * 60 * 1000;
+
 function watchExpiry() {
   clearTimeout(app.expiryTimer);
+  clearTimeout(app.warnTimer);
+  clearInterval(app.warnTicker);
+  hideExpiryWarning();
   const at = app.session?.expiresAt();
   if (!at) return;
   if (app.session.refreshToken && app.config) {
@@ -126,7 +144,28 @@ function watchExpiry() {
     return;
   }
   const wait = Math.min(at.getTime() - Date.now(), 2 ** 31 - 1);
-  app.expiryTimer = setTimeout(() => signOut('Your token expired. Sign in with a fresh one.'), Math.max(0, wait));
+  const warnIn = Math.max(0, wait - Math.min(WARN_BEFORE_MS, wait / 2));
+  app.warnTimer = setTimeout(() => showExpiryWarning(at), Math.min(warnIn, 2 ** 31 - 1));
+  app.expiryTimer = setTimeout(() => signOut('Your token expired. Sign in with a fresh one: what you were typing is kept.', { keepDrafts: true }), Math.max(0, wait));
+}
+
+function showExpiryWarning(at) {
+  const box = $('session-warning');
+  const text = $('session-warning-text');
+  const tick = () => {
+    const left = Math.max(0, Math.round((at.getTime() - Date.now()) / 1000));
+    const shown = left >= 60 ? `${Math.floor(left / 60)} min ${String(left % 60).padStart(2, '0')} s` : `${left} s`;
+    text.textContent = `Your session ends in ${shown}. Sign in again with a fresh token before then; a reason you are typing is kept.`;
+  };
+  tick();
+  box.hidden = false;
+  announce(`Your session ends at ${at.toLocaleTimeString()}. Sign in again with a fresh token; drafts are kept.`);
+  app.warnTicker = setInterval(tick, 1000);
+}
+
+function hideExpiryWarning() {
+  const box = $('session-warning');
+  if (box) box.hidden = true;
 }
 
 async function renewSession() {
@@ -193,6 +232,9 @@ function refreshSoon() {
 }
 
 function stopLive() {
+  clearTimeout(app.warnTimer);
+  clearInterval(app.warnTicker);
+  hideExpiryWarning();
   clearTimeout(app.refreshTimer);
   app.refreshTimer = null;
   clearTimeout(app.expiryTimer);
@@ -207,13 +249,19 @@ function signedIn(session) {
   showChrome(true);
   startLive();
   refreshApprovalCount();
-  if (!location.hash || location.hash === '#/' || location.hash === '#/signin') location.hash = '#/approvals';
+  const back = app.returnTo;
+  app.returnTo = null;
+  if (back) location.hash = back;
+  else if (!location.hash || location.hash === '#/' || location.hash === '#/signin') location.hash = '#/approvals';
   else route();
 }
 
-function signOut(message) {
+function signOut(message, { keepDrafts = false } = {}) {
   stopLive();
   endSession();
+  if (!keepDrafts) forgetAllDrafts();
+  // signed in again, the person returns to where they were (and their draft)
+  app.returnTo = keepDrafts && location.hash && location.hash !== '#/signin' ? location.hash : null;
   app.session = null;
   showChrome(false);
   app.notice = message ?? null;
@@ -225,6 +273,8 @@ function signOut(message) {
 
 const ROUTES = [
   [/^#\/approvals$/, () => new ApprovalsView(context())],
+  // a link from Slack or Zig Todo to one request: the queue, opened at it
+  [/^#\/approvals\/([0-9a-f-]{36})$/i, (m) => new ApprovalsView(context(), m[1])],
   [/^#\/plans$/, () => new PlansView(context())],
   [/^#\/plans\/([0-9a-f-]{36})$/i, (m) => new PlanView(context(), m[1])],
   [/^#\/flags$/, () => new FlagsView(context())],
@@ -286,6 +336,7 @@ function route() {
 
 async function boot() {
   $('sign-out').addEventListener('click', () => signOut('You signed out.'));
+  $('session-warning-signin').addEventListener('click', () => signOut('Sign in with a fresh token: what you were typing is kept.', { keepDrafts: true }));
   window.addEventListener('hashchange', route);
   app.config = await loadRealtimeConfig();
   const session = restoreSession();

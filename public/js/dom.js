@@ -84,7 +84,25 @@ export function verdictBadge(verdict, score) {
   return badge('verdict', verdict, score === undefined || score === null ? verdict ?? '—' : `${verdict} · ${score}`);
 }
 
-// A problem document (RFC 9457) as a message: title, detail and each error's loc and msg.
+// What a problem's field errors mean, in words a person uses (the API's own
+// message stays in the detail for whoever needs it).
+const FIELD_WORDS = {
+  'body.reason': 'the reason',
+  'body.decision': 'the decision',
+  'body.flags': 'the flags',
+  'body.plan_id': 'the plan',
+  'body.step_id': 'the step',
+  'body.action': 'the action',
+};
+
+function fieldName(loc) {
+  const key = (loc ?? []).join('.');
+  return FIELD_WORDS[key] ?? (key.replace(/^(body|query|path)\./, '') || 'the request');
+}
+
+// A problem document (RFC 9457) as one message: the caller's lead says what
+// happened in words a person uses; then the API's detail once (left out when
+// it only repeats a field error below it), then each field error by name.
 export function problemBox(error, lead) {
   const problem = error?.problem;
   const box = h('div', { class: 'problem', role: 'alert' });
@@ -93,15 +111,18 @@ export function problemBox(error, lead) {
     append(box, [h('p', null, error?.message ?? String(error))]);
     return box;
   }
-  append(box, [
-    h('p', null, h('strong', null, `${problem.title ?? 'Error'} (${problem.status ?? error.status})`), problem.detail ? `: ${problem.detail}` : ''),
-  ]);
-  if (Array.isArray(problem.errors) && problem.errors.length) {
+  const errors = Array.isArray(problem.errors) ? problem.errors : [];
+  const detail = problem.detail ?? '';
+  const repeats = !detail || detail === lead || errors.some((e) => detail.includes(e.msg ?? '\u0000'));
+  if (!repeats) append(box, [h('p', { class: 'problem-detail' }, detail)]);
+  if (errors.length) {
     append(box, [
       h('ul', { class: 'problem-errors' },
-        problem.errors.map((e) => h('li', null, h('code', null, (e.loc ?? []).join('.') || '(request)'), ': ', e.msg ?? ''))),
+        errors.map((e) => h('li', null, h('strong', null, fieldName(e.loc)), ': ', e.msg ?? ''))),
     ]);
   }
+  if (problem.error_count > errors.length) append(box, [h('p', { class: 'muted small' }, `and ${problem.error_count - errors.length} more`)]);
+  append(box, [h('p', { class: 'muted small problem-code' }, `${problem.title ?? 'Error'} (${problem.status ?? error.status})`)]);
   return box;
 }
 

@@ -64,17 +64,17 @@ export class PlansView {
 
   renderTable(plans) {
     if (!plans.length) return h('p', { class: 'empty muted' }, 'No plans yet.', this.ctx.session.can('planner') ? ' Use “Plan” above to make one from the backlog.' : '');
-    return h('table', { class: 'data plans' },
+    return h('div', { class: 'table-scroll', role: 'region', 'aria-label': 'Plans', tabindex: '0' }, h('table', { class: 'data plans' },
       h('caption', { class: 'visually-hidden' }, 'Plans, newest first'),
       h('thead', null, h('tr', null, ['Plan', 'Status', 'Verdict', 'Steps', 'Packs', 'Created'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', null, plans.map((p) => h('tr', { dataset: { planId: p.id } },
         h('th', { scope: 'row' }, h('a', { href: `#/plans/${p.id}` }, p.title),
           p.status_reason ? h('div', { class: 'muted small' }, p.status_reason) : null),
-        h('td', null, statusBadge(p.status)),
-        h('td', null, p.verdict ? verdictBadge(p.verdict, p.score) : h('span', { class: 'muted' }, '—')),
-        h('td', { class: 'num' }, String(p.steps)),
-        h('td', null, p.pack_ids.join(', ')),
-        h('td', null, when(p.created_at), h('div', { class: 'muted small' }, p.created_by))))));
+        h('td', { dataset: { label: 'Status' } }, statusBadge(p.status)),
+        h('td', { dataset: { label: 'Verdict' } }, p.verdict ? verdictBadge(p.verdict, p.score) : h('span', { class: 'muted' }, '—')),
+        h('td', { class: 'num', dataset: { label: 'Steps' } }, String(p.steps)),
+        h('td', { dataset: { label: 'Packs' } }, p.pack_ids.join(', ')),
+        h('td', { dataset: { label: 'Created' } }, when(p.created_at), h('div', { class: 'muted small' }, p.created_by)))))));
   }
 }
 
