@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.console import paused_plan, screenshot, sign_in
+from tests.browser.queue_fixtures import open_card
 from tests.browser.realtime_server import FakeRealtime
 from tests.support.backlog import seed_backlog
 from tests.support.llm_server import Reply
@@ -32,6 +33,7 @@ def test_an_approver_approves_a_pending_step_and_sees_the_plan_resume(
     expect(card).to_be_visible()
     expect(card.locator("h2")).to_contain_text("brw1-G")
     expect(card).to_contain_text("gate.brw1")
+    open_card(card)  # a compact row opens to the full card
     expect(card).to_contain_text("target")  # the inputs summary
     expect(page.locator("#approvals-count")).not_to_be_hidden()
 
@@ -50,10 +52,10 @@ def test_an_approver_approves_a_pending_step_and_sees_the_plan_resume(
 
     card.get_by_label("Reason").fill("inputs checked")
     card.get_by_role("button", name="Approve").click()
-    outcome = page.locator("#decision-outcome")
+    outcome = card.locator(".outcome")  # the outcome in the card's place, kept until dismissed
     expect(outcome).to_contain_text("You approved brw1-G")
     expect(outcome.locator(".plan-status-after")).to_have_text("completed")
-    expect(card).to_have_count(0)  # no longer pending
+    expect(card.get_by_role("button", name="Approve", exact=True)).to_have_count(0)  # decided: the form is gone
 
     # the plan resumed: every step ran
     outcome.get_by_role("link").first.click()
@@ -74,13 +76,14 @@ def test_a_denial_without_a_reason_is_refused_and_with_one_it_is_denied(
     plan_id, pending = paused_plan(client, tokens, conn, "brw2")
     sign_in(page, console_url, tokens["approver"])
     card = page.locator(f"#approval-{pending['id']}")
+    open_card(card)
     reason = card.get_by_label("Reason")
 
     card.get_by_role("button", name="Deny").click()
     refusal = card.locator(".decision-result [role=alert]")
     expect(refusal).to_contain_text("The denial was refused")
     expect(refusal).to_contain_text("a denial needs a reason")  # the API's 422 detail
-    expect(refusal.locator(".problem-errors")).to_contain_text("body")  # errors[].loc
+    expect(refusal.locator(".problem-errors")).to_contain_text("the reason")  # errors[].loc, in words
     expect(reason).to_have_attribute("aria-invalid", "true")
     expect(reason).to_be_focused()
     still = client.get(f"/api/approvals/{pending['id']}", token=tokens["viewer"]).json()
@@ -94,7 +97,7 @@ def test_a_denial_without_a_reason_is_refused_and_with_one_it_is_denied(
     page.keyboard.press("Tab")
     expect(card.get_by_role("button", name="Deny")).to_be_focused()
     page.keyboard.press("Enter")
-    outcome = page.locator("#decision-outcome")
+    outcome = card.locator(".outcome")
     expect(outcome).to_contain_text("You denied brw2-G: not during the freeze")
     expect(outcome.locator(".plan-status-after")).to_have_text("blocked")
     plan = client.get(f"/api/plans/{plan_id}", token=tokens["viewer"]).json()["plan"]
@@ -110,12 +113,25 @@ def test_an_admin_switches_the_planner_off_and_the_plan_button_reports_it(
     switch = page.get_by_role("switch", name="FEATURE_AUTO_PLANNER")
     expect(switch).to_have_attribute("aria-checked", "true")
     try:
-        page.get_by_label("Reason for the change").fill("browser test")
+        # a kill switch is never one click: the switch asks to confirm, and why
         switch.click()
+        confirm = page.get_by_role("form", name="Confirm switching FEATURE_AUTO_PLANNER off")
+        expect(confirm).to_contain_text("Planning stops")
+        reason = confirm.get_by_label("Reason (required)")
+        expect(reason).to_be_focused()
+        confirm.get_by_role("button", name="Switch off").click()
+        expect(confirm.locator("[role=alert]")).to_contain_text("Say why")
+        expect(switch).to_have_attribute("aria-checked", "true")  # nothing was sent
+        reason.fill("browser test: planner freeze")
+        confirm.get_by_role("button", name="Switch off").click()
         expect(switch).to_have_attribute("aria-checked", "false")
         expect(page.locator("#flag-result")).to_contain_text("FEATURE_AUTO_PLANNER is now off")
         flag_row = page.locator("[data-flag-key=FEATURE_AUTO_PLANNER]")
         expect(flag_row.locator(".flag-changed")).to_contain_text(me)
+        expect(flag_row.locator(".flag-changed")).to_contain_text("browser test: planner freeze")
+        flag_row.get_by_text(re.compile(r"^History")).click()
+        expect(flag_row.locator(".flag-history li").first).to_contain_text("Off by")
+        expect(flag_row.locator(".flag-history li").first).to_contain_text("browser test: planner freeze")
         flags = client.get("/api/config/flags", token=tokens["viewer"]).json()["flags"]
         assert {f["key"]: f["enabled"] for f in flags}["FEATURE_AUTO_PLANNER"] is False
         screenshot(page, "flags")
@@ -134,6 +150,8 @@ def test_an_admin_switches_the_planner_off_and_the_plan_button_reports_it(
         switch = page.get_by_role("switch", name="FEATURE_AUTO_PLANNER")
         if switch.get_attribute("aria-checked") == "false":
             switch.click()
+            page.get_by_label("Reason (required)").fill("freeze over")
+            page.get_by_role("button", name="Switch on").click()
         expect(switch).to_have_attribute("aria-checked", "true")
     flags = client.get("/api/config/flags", token=tokens["viewer"]).json()["flags"]
     assert all(f["enabled"] for f in flags)
@@ -180,11 +198,17 @@ def test_a_plan_page_shows_the_graph_and_gates_and_runs_execute_and_override(
     screenshot(page, "plan-detail")
 
     features("FEATURE_PLANNER_EXECUTE", False)
-    page.get_by_role("button", name="Execute").click()
+    execute = page.get_by_role("button", name="Execute")
+    execute.focus()  # by keyboard: a button the page has just marked disabled still answers, with the reason
+    page.keyboard.press("Enter")  # the API refuses (or the page, if it read the flag again meanwhile): once, in words
     refusal = page.locator("#execute-result [role=alert]")
-    expect(refusal).to_contain_text("Execution is disabled")
-    expect(refusal).to_contain_text("FEATURE_PLANNER_EXECUTE is switched off")  # the API's detail
+    expect(refusal).to_contain_text("Execution is switched off (FEATURE_PLANNER_EXECUTE")
+    expect(refusal).to_contain_text("steps wait until an admin switches it on")
+    expect(refusal).not_to_contain_text("PUT /api/config/flags")  # not the API's detail as well
+    expect(execute).to_be_disabled()  # the page read the flag again: Execute is disabled and says why
+    expect(page.locator("#execute-why")).to_contain_text("Execution is switched off")
     features("FEATURE_PLANNER_EXECUTE", True)
+    page.reload()  # switched in SQL, no flag.changed event: read the page again
     page.get_by_role("button", name="Execute").click()
     expect(page.locator("#execute-result")).to_contain_text("Execution started")  # the answer comes first
     expect(page.locator("#plan-status")).to_have_text("paused")  # then the worker's progress, followed live
@@ -309,7 +333,8 @@ def test_a_plan_with_a_model_comparison_shows_the_models_table(page: Page, conso
     page.get_by_label(re.compile(r"^brw7")).check()
     page.get_by_label("Compare models (optional)").fill("openai:gpt-4.1-mini, anthropic:claude-sonnet-4-6")
     page.get_by_role("button", name="Plan", exact=True).click()
-    expect(page).to_have_url(re.compile(r"#/plans/[0-9a-f-]{36}$"))
+    # the first comparison in a process imports the openai and anthropic SDKs: seconds on a busy machine
+    expect(page).to_have_url(re.compile(r"#/plans/[0-9a-f-]{36}$"), timeout=30_000)
 
     table = page.locator("#models-table")
     expect(table.locator("tbody tr")).to_have_count(2)
@@ -352,7 +377,7 @@ def test_with_supabase_configured_a_user_signs_in_with_email_and_password(
     page.get_by_label("Password").fill("right")
     page.get_by_role("button", name="Sign in with Supabase").click()
     expect(page.locator("#who-role")).to_have_text("approver")
-    expect(page.locator("#approval-summary")).to_contain_text("oldest first")
+    expect(page.locator("#approval-summary")).to_contain_text("pending approvals")
     assert asked[1]["url"].endswith("/auth/v1/token?grant_type=password") and asked[1]["apikey"] == "anon-key"
     assert asked[1]["body"] == {"email": "approver@example.com", "password": "right"}
 
