@@ -1,18 +1,25 @@
-// One plan: its header and totals, the graph drawn by stage (each step with its
-// status, verdict and dependencies), the four gates with scores, findings and
-// remediation tips, the model comparison, and the actions the role allows:
-// Execute (planner) and Override (admin, with a required reason).
+// One plan (#/plans/:id). This module owns the page's frame and what it reads
+// (the plan, its gates, pending approvals, the execute flag, override
+// requests), the header (status, verdict, totals, the critical path as a count
+// with a disclosure), the gates with scores and findings, the model comparison
+// and the overrides made. The rest is in:
+//   plan_progress.js  progress bar and time left; items pulled in from packs not selected
+//   plan_actions.js   Execute (and why it is disabled), why a blocked plan is blocked, "Skip the graph"
+//   plan_overrides.js override requests (ask, grant, decline) and the admin's override form
+//   plan_steps.js     find a step by key, "Needs attention", the focused step's dependencies
+//   plan_graph.js     a small plan's graph with lines;  plan_outline.js  a large plan's stages as rows
+//   plan_messages.js  refusals in words, shown once
 
-import { ApiError } from '../api.js';
 import {
-  append, badge, findingsList, formatMs, formatNumber, formatUsd, h, problemBox, replace, statusBadge, verdictBadge, when,
+  badge, findingsList, formatMs, formatNumber, formatUsd, h, replace, statusBadge, verdictBadge, when,
 } from '../dom.js';
+import { sayProblem } from './plan_messages.js';
+import { EXECUTE_FLAG, PlanActions } from './plan_actions.js';
+import { renderProgress, renderPulledIn } from './plan_progress.js';
+import { StepsSection } from './plan_steps.js';
 
 const GATES = ['structural', 'risk', 'compliance', 'resource'];
-const RUNNABLE = new Set(['ready', 'approved', 'paused', 'executing', 'blocked']);
-const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'rolled_back']);
-const MAX_EDGES_STEPS = 400;
-const SVG = 'http://www.w3.org/2000/svg';
+const CRITICAL_SHOWN = 200;
 
 export class PlanView {
   constructor(ctx, planId) {
@@ -21,48 +28,59 @@ export class PlanView {
     this.title = 'Plan';
     this.seq = 0;
     this.timer = null;
-    this.openSteps = new Set();
   }
 
   mount(container) {
     this.headerBox = h('div', { id: 'plan-header' }, h('h1', null, 'Plan'), h('p', { class: 'muted' }, 'Loading…'));
     this.error = h('div', { class: 'view-error' });
-    this.actions = h('section', { class: 'actions', 'aria-label': 'Actions', id: 'plan-actions' });
-    this.graphBox = h('section', { id: 'plan-graph', 'aria-labelledby': 'graph-heading' });
-    this.gatesBox = h('section', { id: 'plan-gates', 'aria-labelledby': 'gates-heading' });
+    this.progressBox = h('section', { id: 'plan-progress', 'aria-labelledby': 'progress-heading', hidden: true });
+    this.pulledBox = h('section', { id: 'plan-pulled-in', 'aria-labelledby': 'pulled-in-heading', hidden: true });
+    this.actions = new PlanActions(this.ctx, this.planId, { refresh: () => this.refresh(), skipTo: () => this.skipToGates() });
+    this.steps = new StepsSection(this.planId);
+    this.gatesBox = h('section', { id: 'plan-gates', 'aria-labelledby': 'gates-heading' }, h('h2', { id: 'gates-heading', tabindex: '-1' }, 'Gates'));
     this.modelsBox = h('section', { id: 'plan-models', 'aria-labelledby': 'models-heading', hidden: true });
     this.overridesBox = h('section', { id: 'plan-overrides', 'aria-labelledby': 'overrides-heading', hidden: true });
-    container.append(this.headerBox, this.error, this.actions, this.graphBox, this.gatesBox, this.modelsBox, this.overridesBox);
-    this.buildActions();
-    this.resizeObserver = new ResizeObserver(() => this.drawEdges());
+    container.append(this.headerBox, this.error, this.progressBox, this.pulledBox, this.actions.element, this.steps.element,
+      this.gatesBox, this.modelsBox, this.overridesBox);
     this.refresh();
   }
 
   destroy() {
     clearTimeout(this.timer);
-    this.resizeObserver?.disconnect();
+    this.steps.destroy();
     this.seq += 1;
   }
 
   onEvents(events) {
-    if (events.some((e) => e.plan_id === this.planId)) {
+    if (events.some((e) => e.plan_id === this.planId || e.type === 'flag.changed')) {
       clearTimeout(this.timer);
       this.timer = setTimeout(() => this.refresh(), 200);
     }
   }
 
+  skipToGates() {
+    const heading = this.gatesBox.querySelector('#gates-heading');
+    heading.scrollIntoView({ block: 'start' });
+    heading.focus({ preventScroll: true });
+  }
+
   async refresh() {
     const seq = ++this.seq;
     const { api } = this.ctx;
-    const [detail, gates, approvals] = await Promise.allSettled([
+    const [detail, gates, approvals, flags, requests] = await Promise.allSettled([
       api.get(`/api/plans/${this.planId}`),
       api.get(`/api/gates/${this.planId}`),
       api.get('/api/approvals', { status: 'pending', plan_id: this.planId }),
+      api.get('/api/config/flags'),
+      api.get('/api/automation/override-requests', { plan_id: this.planId, status: 'all' }),
     ]);
     if (seq !== this.seq) return;
     if (detail.status === 'rejected') {
       replace(this.headerBox, h('h1', null, 'Plan'));
-      replace(this.error, problemBox(detail.reason, `Could not load plan ${this.planId}.`));
+      const missing = detail.reason?.status === 404;
+      replace(this.error, sayProblem(detail.reason, missing
+        ? `There is no plan ${this.planId}. Check the link you followed.`
+        : 'The plan could not be loaded.', { detail: !missing }));
       return;
     }
     replace(this.error);
@@ -73,10 +91,20 @@ export class PlanView {
     this.title = plan.title;
     document.title = `${plan.title} · NOFX console`;
     const hadFocus = this.headerBox.contains(document.activeElement);
+    this.steps.update(this.detail, this.gates, this.pending); // first: the header and pulled-in items link into it
     this.renderHeader(plan);
     if (hadFocus) this.headerBox.querySelector('h1')?.focus({ preventScroll: true });
-    this.updateActions(plan);
-    this.renderGraph();
+    this.progressBox.hidden = false;
+    renderProgress(this.progressBox, this.detail);
+    renderPulledIn(this.pulledBox, this.detail, (key) => this.steps.jumpLink(key));
+    this.actions.update({
+      plan,
+      detail: this.detail,
+      gates: this.gates,
+      pending: this.pending,
+      flag: flags.status === 'fulfilled' ? (flags.value.flags ?? []).find((f) => f.key === EXECUTE_FLAG) ?? null : null,
+      requests: requests.status === 'fulfilled' ? requests.value.requests ?? [] : null,
+    });
     this.renderGates(gates.status === 'rejected' ? gates.reason : null);
     this.renderModels();
     this.renderOverrides();
@@ -86,6 +114,8 @@ export class PlanView {
     const t = plan.totals ?? {};
     const opts = plan.options ?? {};
     const keys = new Map(this.detail.steps.map((s) => [s.id, s.item_key]));
+    const path = t.critical_path ?? [];
+    const pathLength = t.critical_path_total ?? path.length;
     replace(this.headerBox,
       h('p', { class: 'breadcrumb' }, h('a', { href: '#/plans' }, 'Plans'), ' / '),
       h('h1', { tabindex: '-1' }, plan.title),
@@ -100,261 +130,33 @@ export class PlanView {
         h('dt', null, 'Options'), h('dd', null, `max_parallel ${opts.max_parallel ?? '—'}, rollback_on_failure ${opts.rollback_on_failure ? 'on' : 'off'}`,
           opts.budget_usd !== null && opts.budget_usd !== undefined ? `, budget ${formatUsd(opts.budget_usd)}` : ''),
         h('dt', null, 'Size'), h('dd', null, `${formatNumber(t.steps ?? this.detail.steps_total)} steps in ${formatNumber(t.stages)} stages`),
-        h('dt', null, 'Estimate'), h('dd', null, `${formatUsd(t.est_cost_usd)}${t.cost_complete === false ? ` + ${t.unknown_cost_steps} step(s) of unknown price` : ''}, `,
-          `critical path ${formatMs(t.critical_path_ms)}`),
-        t.critical_path?.length ? [h('dt', null, 'Critical path'), h('dd', null, t.critical_path.map((id) => keys.get(id) ?? id.slice(0, 8)).join(' → '))] : null,
+        h('dt', null, 'Estimate'), h('dd', null, `${formatUsd(t.est_cost_usd)}${t.cost_complete === false ? ` + ${t.unknown_cost_steps} step(s) of unknown price` : ''}`),
+        h('dt', null, 'Critical path'), h('dd', { id: 'critical-path' },
+          `${formatNumber(pathLength)} step${pathLength === 1 ? '' : 's'}, ${formatMs(t.critical_path_ms)}`,
+          path.length ? h('details', { class: 'critical-path' }, h('summary', null, 'Show the steps'),
+            h('ol', null, path.slice(0, CRITICAL_SHOWN).map((id) => h('li', null, keys.has(id) ? this.steps.jumpLink(keys.get(id)) : id.slice(0, 8)))),
+            pathLength > Math.min(path.length, CRITICAL_SHOWN) ? h('p', { class: 'muted small' }, `and ${formatNumber(pathLength - Math.min(path.length, CRITICAL_SHOWN))} more`) : null)
+            : null),
       ),
     );
   }
 
-  buildActions() {
-    const { session } = this.ctx;
-    this.executeResult = h('div', { id: 'execute-result', class: 'form-result', 'aria-live': 'polite' });
-    this.executeButton = h('button', { type: 'button', id: 'execute-button', hidden: true }, 'Execute');
-    this.executeButton.addEventListener('click', () => this.execute());
-    this.executeHelp = h('span', { class: 'help inline' });
-    this.links = h('p', { class: 'links' },
-      h('a', { href: `#/audit/${this.planId}` }, 'Audit trail'), ' · ',
-      h('a', { href: '#/approvals' }, 'Approval queue'), ' · ',
-      h('a', { href: '#/plans' }, 'All plans'));
-    append(this.actions, [
-      h('h2', { class: 'visually-hidden' }, 'Actions'),
-      session.can('planner') ? h('div', { class: 'buttons' }, this.executeButton, this.executeHelp) : null,
-      this.executeResult,
-      session.can('admin') ? this.overrideForm() : null,
-      this.links]);
-  }
-
-  updateActions(plan) {
-    const { session } = this.ctx;
-    if (!session.can('planner')) return;
-    this.executeButton.hidden = !RUNNABLE.has(plan.status);
-    const help = {
-      blocked: 'Blocked: execution needs an admin’s allow override first.',
-      paused: `Paused: ${this.pending.length} approval(s) pending.`,
-      executing: 'Executing: Execute advances it further.',
-    };
-    this.executeHelp.textContent = TERMINAL.has(plan.status) ? `This plan is ${plan.status.replace('_', ' ')}.` : help[plan.status] ?? '';
-    if (this.override) this.fillOverrideSteps();
-  }
-
-  async execute() {
-    this.executeButton.disabled = true;
-    replace(this.executeResult, h('p', { class: 'muted' }, 'Executing…'));
-    try {
-      const { data } = await this.ctx.api.post('/api/auto-planner/execute', { plan_id: this.planId });
-      const waiting = data.waiting_for?.length ?? 0;
-      replace(this.executeResult, h('p', { class: 'outcome' },
-        'Execution started: the plan is ', h('strong', null, data.status), data.status_reason ? ` (${data.status_reason})` : '', '. ',
-        data.runnable?.length ? `${data.runnable.length} step(s) start now; this page follows them as they run. ` : '',
-        waiting ? [`Waiting for ${waiting} approval(s): `, h('a', { href: '#/approvals' }, 'open the approval queue'), '.'] : ''));
-      this.ctx.announce(`Execution started: the plan is ${data.status}.`);
-      this.ctx.nudge();
-      this.refresh();
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      let lead = 'Execution was refused.';
-      if (err.kind === 'feature-disabled') lead = 'Execution is disabled: the planner execute feature is switched off.';
-      else if (err.status === 409) lead = 'Execution was refused: the plan is blocked or not runnable.';
-      replace(this.executeResult, problemBox(err, lead));
-      this.ctx.announce(`${lead} ${err.problem?.detail ?? ''}`, { log: false });
-    } finally {
-      this.executeButton.disabled = false;
-    }
-  }
-
-  overrideForm() {
-    const action = h('select', { id: 'override-action', name: 'action' },
-      h('option', { value: 'allow' }, 'allow: let a blocked plan or gate through'),
-      h('option', { value: 'skip' }, 'skip: skip one step'),
-      h('option', { value: 'retry' }, 'retry: run one step again'),
-      h('option', { value: 'cancel' }, 'cancel: stop the plan'),
-      h('option', { value: 'rollback' }, 'rollback: undo what the plan did'));
-    const gate = h('select', { id: 'override-gate', name: 'gate' },
-      h('option', { value: '' }, 'the whole plan'), GATES.map((g) => h('option', { value: g }, `the ${g} gate`)));
-    const step = h('select', { id: 'override-step', name: 'step' });
-    const reason = h('textarea', { id: 'override-reason', rows: 2, required: true, minlength: 3, maxlength: 2000, 'aria-describedby': 'override-reason-help' });
-    const expires = h('input', { id: 'override-expires', type: 'datetime-local' });
-    const result = h('div', { id: 'override-result', class: 'form-result', 'aria-live': 'polite' });
-    const gateField = h('div', { class: 'field' }, h('label', { for: 'override-gate' }, 'Scope'), gate);
-    const stepField = h('div', { class: 'field', hidden: true }, h('label', { for: 'override-step' }, 'Step'), step);
-    const expiresField = h('div', { class: 'field' }, h('label', { for: 'override-expires' }, 'Expires at (optional)'), expires);
-    const submit = h('button', { type: 'submit', class: 'danger' }, 'Apply override');
-    const sync = () => {
-      gateField.hidden = action.value !== 'allow';
-      expiresField.hidden = action.value !== 'allow';
-      stepField.hidden = !['skip', 'retry'].includes(action.value);
-    };
-    action.addEventListener('change', sync);
-    reason.addEventListener('input', () => reason.removeAttribute('aria-invalid'));
-    const form = h('form', { id: 'override-form', novalidate: true },
-      h('p', { class: 'help' }, 'An override is a recorded act by you, with your reason, on one scope: it never reaches beyond it.'),
-      h('div', { class: 'options' },
-        h('div', { class: 'field' }, h('label', { for: 'override-action' }, 'Action'), action),
-        gateField, stepField, expiresField),
-      h('div', { class: 'field wide' }, h('label', { for: 'override-reason' }, 'Reason (required)'), reason,
-        h('p', { class: 'help', id: 'override-reason-help' }, 'Goes into the audit trail and is shown next to the verdict it overrode.')),
-      h('div', { class: 'buttons' }, submit),
-      result);
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      if (reason.value.trim().length < 3) {
-        reason.setAttribute('aria-invalid', 'true');
-        replace(result, h('div', { class: 'problem', role: 'alert' }, h('p', null, 'An override needs a reason (at least 3 characters).')));
-        reason.focus();
-        return;
-      }
-      const body = { plan_id: this.planId, action: action.value, reason: reason.value.trim() };
-      if (action.value === 'allow' && gate.value) body.gate = gate.value;
-      if (['skip', 'retry'].includes(action.value)) body.step_id = step.value;
-      if (action.value === 'allow' && expires.value) body.expires_at = new Date(expires.value).toISOString();
-      submit.disabled = true;
-      try {
-        const { data } = await this.ctx.api.post('/api/automation/override', body);
-        replace(result, h('p', { class: 'outcome' }, `Override ${data.action} (${data.scope}${data.gate ? ` ${data.gate}` : ''}) recorded; the plan is now ${data.plan_status}.`));
-        this.ctx.announce(`Override ${data.action} recorded; the plan is now ${data.plan_status}.`);
-        reason.value = '';
-        this.ctx.nudge();
-        this.refresh();
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        replace(result, problemBox(err, 'The override was refused.'));
-        if (JSON.stringify(err.problem ?? {}).includes('reason')) reason.setAttribute('aria-invalid', 'true');
-      } finally {
-        submit.disabled = false;
-      }
-    });
-    sync();
-    this.override = { step };
-    return h('details', { class: 'card override', id: 'override' }, h('summary', null, 'Override'), form);
-  }
-
-  fillOverrideSteps() {
-    const { step } = this.override;
-    const current = step.value;
-    replace(step, this.detail.steps.map((s) => h('option', { value: s.id, selected: s.id === current },
-      `${s.item_key} (${s.status.replace('_', ' ')})`)));
-  }
-
-  renderGraph() {
-    const steps = this.detail.steps;
-    for (const el of this.graphBox.querySelectorAll('details[data-step-id][open]')) this.openSteps.add(el.dataset.stepId);
-    for (const el of this.graphBox.querySelectorAll('details[data-step-id]:not([open])')) this.openSteps.delete(el.dataset.stepId);
-    const verdicts = new Map((this.gates?.steps ?? []).map((s) => [s.step_id, s]));
-    const byId = new Map(steps.map((s) => [s.id, s]));
-    const awaiting = new Map(this.pending.filter((a) => a.step).map((a) => [a.step.id, a]));
-    const stages = [];
-    for (const s of steps) (stages[s.stage] ??= []).push(s);
-    for (const stage of stages) stage?.sort((a, b) => a.position - b.position);
-
-    this.canvas = h('div', { class: 'graph-canvas' });
-    this.edges = document.createElementNS(SVG, 'svg');
-    this.edges.setAttribute('class', 'edges');
-    this.edges.setAttribute('aria-hidden', 'true');
-    const columns = h('ol', { class: 'stages' }, stages.map((stage, index) => h('li', { class: 'stage' },
-      h('h3', null, `Stage ${index + 1}`, h('span', { class: 'muted' }, ` · ${stage?.length ?? 0} step${stage?.length === 1 ? '' : 's'}`)),
-      h('ol', { class: 'steps' }, (stage ?? []).map((s) => this.stepCard(s, verdicts.get(s.id), byId, awaiting.get(s.id)))))));
-    this.canvas.append(this.edges, columns);
-    const truncated = this.detail.steps_truncated
-      ? h('p', { class: 'notice' }, `Showing the first ${steps.length} of ${this.detail.steps_total} steps.`) : null;
-    replace(this.graphBox,
-      h('h2', { id: 'graph-heading' }, 'Plan graph'),
-      h('p', { class: 'help' }, 'Stages run left to right; a step starts when the steps it comes after have finished. ',
-        'Lines and the “after” list show the dependencies. Focus or hover a step to highlight its links.'),
-      truncated,
-      h('div', { class: 'graph', tabindex: '0', role: 'region', 'aria-label': 'Plan graph, scrollable' }, this.canvas));
-    this.canvas.addEventListener('focusin', (e) => this.highlight(e.target.closest('.step')));
-    this.canvas.addEventListener('mouseover', (e) => this.highlight(e.target.closest('.step')));
-    this.canvas.addEventListener('mouseleave', () => this.highlight(null));
-    this.resizeObserver.disconnect();
-    this.resizeObserver.observe(this.canvas);
-    requestAnimationFrame(() => this.drawEdges());
-  }
-
-  stepCard(s, report, byId, approval) {
-    const verdict = report?.verdict ?? 'allow';
-    const deps = (s.depends_on ?? []).map((id) => byId.get(id)?.item_key ?? id.slice(0, 8));
-    const findings = report?.findings ?? [];
-    const details = findings.length || s.error || s.output !== null
-      ? h('details', { dataset: { stepId: s.id }, open: this.openSteps.has(s.id) },
-        h('summary', null, findings.length ? `${findings.length} finding${findings.length === 1 ? '' : 's'}` : 'Details'),
-        findings.length ? findingsList(findings) : null,
-        s.started_at ? h('p', { class: 'small' }, 'Ran ', when(s.started_at), ` (attempt ${s.attempts})`) : null,
-        s.output !== null && s.output !== undefined ? h('pre', { class: 'small' }, JSON.stringify(s.output, null, 1).slice(0, 600)) : null,
-        s.rollback?.action && s.rollback.action !== 'none'
-          ? h('p', { class: 'small' }, `Rollback: ${s.rollback.tool_id ?? s.rollback.action}`) : null)
-      : null;
-    return h('li', {
-      class: `step status-${s.status} verdict-${verdict}`, id: `step-${s.id}`,
-      dataset: { stepId: s.id, itemKey: s.item_key, deps: (s.depends_on ?? []).join(' ') },
-    },
-    h('div', { class: 'step-head' }, h('code', { class: 'step-key' }, s.item_key), ' ', statusBadge(s.status), ' ', badge('verdict', verdict)),
-    h('div', { class: 'step-title' }, s.title),
-    h('div', { class: 'step-tool muted small' }, s.tool_id, s.requires_approval ? h('span', { class: 'needs-approval' }, ' · needs approval') : null,
-      s.est_duration_ms ? ` · ~${formatMs(s.est_duration_ms)}` : ''),
-    deps.length ? h('div', { class: 'deps small' }, 'after ', deps.join(', ')) : h('div', { class: 'deps small muted' }, 'no dependencies'),
-    approval ? h('p', { class: 'small' }, h('a', { href: '#/approvals' }, `awaiting approval (${approval.approvals}/${approval.required_approvals})`)) : null,
-    s.error ? h('p', { class: 'step-error small' }, s.error) : null,
-    details);
-  }
-
-  drawEdges() {
-    if (!this.canvas?.isConnected) return;
-    const svg = this.edges;
-    while (svg.firstChild) svg.firstChild.remove();
-    const cards = [...this.canvas.querySelectorAll('.step')];
-    if (cards.length > MAX_EDGES_STEPS) return;
-    const origin = this.canvas.getBoundingClientRect();
-    svg.setAttribute('width', String(this.canvas.scrollWidth));
-    svg.setAttribute('height', String(this.canvas.scrollHeight));
-    const boxes = new Map(cards.map((c) => [c.dataset.stepId, c.getBoundingClientRect()]));
-    for (const card of cards) {
-      const to = boxes.get(card.dataset.stepId);
-      for (const dep of (card.dataset.deps || '').split(' ').filter(Boolean)) {
-        const from = boxes.get(dep);
-        if (!from) continue;
-        const x1 = from.right - origin.left;
-        const y1 = from.top + Math.min(from.height / 2, 28) - origin.top;
-        const x2 = to.left - origin.left;
-        const y2 = to.top + Math.min(to.height / 2, 28) - origin.top;
-        const bend = Math.max(24, (x2 - x1) / 2);
-        const path = document.createElementNS(SVG, 'path');
-        path.setAttribute('d', `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`);
-        path.setAttribute('class', 'edge');
-        path.dataset.from = dep;
-        path.dataset.to = card.dataset.stepId;
-        svg.append(path);
-      }
-    }
-  }
-
-  highlight(card) {
-    const id = card?.dataset.stepId ?? null;
-    if (id === this.highlighted) return;
-    this.highlighted = id;
-    this.canvas.classList.toggle('focusing', id !== null);
-    for (const el of this.canvas.querySelectorAll('.hl')) el.classList.remove('hl');
-    if (!id) return;
-    card.classList.add('hl');
-    for (const path of this.edges.querySelectorAll('path')) {
-      if (path.dataset.from === id || path.dataset.to === id) {
-        path.classList.add('hl');
-        const other = path.dataset.from === id ? path.dataset.to : path.dataset.from;
-        this.canvas.querySelector(`#step-${CSS.escape(other)}`)?.classList.add('hl');
-      }
-    }
-  }
-
   renderGates(error) {
+    const hadFocus = document.activeElement?.id === 'gates-heading';
+    this.paintGates(error);
+    if (hadFocus) this.gatesBox.querySelector('#gates-heading')?.focus({ preventScroll: true });
+  }
+
+  paintGates(error) {
     if (!this.gates) {
-      replace(this.gatesBox, h('h2', { id: 'gates-heading' }, 'Gates'),
-        error ? problemBox(error, 'No gate results to show.') : h('p', { class: 'muted' }, 'Not evaluated.'));
+      replace(this.gatesBox, h('h2', { id: 'gates-heading', tabindex: '-1' }, 'Gates'),
+        error ? sayProblem(error, 'No gate results to show.') : h('p', { class: 'muted' }, 'Not evaluated.'));
       return;
     }
     const g = this.gates;
     const s = g.summary ?? {};
     replace(this.gatesBox,
-      h('h2', { id: 'gates-heading' }, 'Gates'),
+      h('h2', { id: 'gates-heading', tabindex: '-1' }, 'Gates'),
       h('p', null, 'Overall ', verdictBadge(g.verdict, g.score),
         h('span', { class: 'muted' }, ` generation ${g.generation}, evaluated `), when(g.evaluated_at),
         h('span', { class: 'muted' }, ` · policy ${g.policy_version}`)),
@@ -401,7 +203,7 @@ export class PlanView {
       comparison ? h('p', { class: 'small' },
         `Best: ${comparison.best_model ?? 'none valid'}`, comparison.adopted_model ? `; adopted: ${comparison.adopted_model}` : '',
         `; wall time ${formatMs(comparison.wall_ms)}; known cost ${formatUsd(comparison.cost_usd)}${comparison.cost_complete ? '' : ' (some prices unknown)'}`) : null,
-      h('table', { class: 'data models', id: 'models-table' },
+      h('div', { class: 'table-scroll' }, h('table', { class: 'data models', id: 'models-table' },
         h('caption', { class: 'visually-hidden' }, 'Models compared for this plan'),
         h('thead', null, h('tr', null, ['Model', 'Score', 'Gates', 'Latency', 'Tokens', 'Cost', 'Notes'].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', null, [...rows.values()].map((m) => h('tr', null,
@@ -411,7 +213,7 @@ export class PlanView {
           h('td', { class: 'num' }, m.latency_ms === undefined ? '—' : formatMs(m.latency_ms)),
           h('td', { class: 'num' }, tokens(m)),
           h('td', { class: 'num' }, m.cost_usd === undefined ? '—' : formatUsd(m.cost_usd), m.cost_note ? h('div', { class: 'muted small' }, m.cost_note) : null),
-          h('td', { class: 'small' }, m.valid === false ? 'invalid proposal. ' : '', m.error ?? '', (m.reasons ?? []).join('; ')))))));
+          h('td', { class: 'small' }, m.valid === false ? 'invalid proposal. ' : '', m.error ?? '', (m.reasons ?? []).join('; '))))))));
   }
 
   renderOverrides() {
