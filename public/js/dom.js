@@ -100,29 +100,32 @@ function fieldName(loc) {
   return FIELD_WORDS[key] ?? (key.replace(/^(body|query|path)\./, '') || 'the request');
 }
 
+export function sentence(text) {
+  const t = String(text).trim();
+  return t ? `${t.charAt(0).toUpperCase()}${t.slice(1)}${/[.!?]$/.test(t) ? '' : '.'}` : '';
+}
+
 // A problem document (RFC 9457) as one message: the caller's lead says what
-// happened in words a person uses; then the API's detail once (left out when
-// it only repeats a field error below it), then each field error by name.
-export function problemBox(error, lead) {
+// happened in words a person uses; then either each field error by name or
+// the API's detail (only when it adds to the lead), never the same twice.
+// The status stays out of the text (it is in the box's title for support).
+// `detail: false` leaves the API's detail out where the lead says it all.
+export function problemBox(error, lead, { detail = true } = {}) {
   const problem = error?.problem;
-  const box = h('div', { class: 'problem', role: 'alert' });
+  const box = h('div', { class: 'problem', role: 'alert', title: problem ? `${problem.title ?? 'Error'} (${problem.status ?? error.status})` : null });
   if (lead) append(box, [h('p', { class: 'problem-lead' }, lead)]);
-  if (!problem) {
-    append(box, [h('p', null, error?.message ?? String(error))]);
-    return box;
-  }
-  const errors = Array.isArray(problem.errors) ? problem.errors : [];
-  const detail = problem.detail ?? '';
-  const repeats = !detail || detail === lead || errors.some((e) => detail.includes(e.msg ?? '\u0000'));
-  if (!repeats) append(box, [h('p', { class: 'problem-detail' }, detail)]);
+  const errors = Array.isArray(problem?.errors) ? problem.errors : [];
   if (errors.length) {
     append(box, [
       h('ul', { class: 'problem-errors' },
         errors.map((e) => h('li', null, h('strong', null, fieldName(e.loc)), ': ', e.msg ?? ''))),
     ]);
+    if (problem.error_count > errors.length) append(box, [h('p', { class: 'muted small' }, `and ${problem.error_count - errors.length} more`)]);
+  } else if (detail && problem?.detail && !(lead ?? '').toLowerCase().includes(String(problem.detail).toLowerCase())) {
+    append(box, [h('p', { class: 'problem-detail' }, sentence(problem.detail))]);
+  } else if (!problem) {
+    append(box, [h('p', null, sentence(error?.message ?? String(error)))]);
   }
-  if (problem.error_count > errors.length) append(box, [h('p', { class: 'muted small' }, `and ${problem.error_count - errors.length} more`)]);
-  append(box, [h('p', { class: 'muted small problem-code' }, `${problem.title ?? 'Error'} (${problem.status ?? error.status})`)]);
   return box;
 }
 
