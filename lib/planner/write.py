@@ -274,4 +274,5 @@ def insert_plan(
 
 def _default_title(draft: PlanDraft) -> str:
     packs = ", ".join(draft.pack_ids[:3]) + (" …" if len(draft.pack_ids) > 3 else "")
-    return f"{draft.totals.steps} steps across {packs}"
+    n = draft.totals.steps
+    return f"{n} step{'' if n == 1 else 's'} across {packs}"

@@ -5,8 +5,13 @@ what it releases and what was pulled in; a plan's progress."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import http.client
+import json
+import threading
+import uuid
+from urllib.parse import urlencode, urlsplit
 
+from lib.web import auth
 from tests.support.backlog import seed_backlog
 from tests.support.plans import builtin_tool, make_plan, run_plan, steps_by_key
 from tests.support.wsgi_client import Client
@@ -137,3 +142,47 @@ def test_a_planner_asks_for_an_override_and_an_admin_grants_it_once(client: Clie
     assert (o["action"], o["reason"], o["actor"]) == ("retry", "agreed with the owner", "admin@nofx.local")
     actions = {r["action"] for r in conn.execute("SELECT action FROM audit_log WHERE plan_id = %s", (plan_id,))}
     assert {"override.requested", "override.request_granted", "override.retry"} <= actions
+
+
+def test_two_admins_deciding_one_override_request_at_once_leave_one_decision(tokens, conn, app, live_server) -> None:
+    client = Client(app)
+    builtin_tool(conn, "gate.qr", "echo", approval=ONE)
+    body = make_plan(client, tokens["planner"], conn, "qr", {"G": []}, tool="gate.qr")
+    plan_id = body["plan"]["id"]
+    run_plan(client, tokens["planner"], plan_id)
+    (pending,) = queue(client, tokens["viewer"], plan_id=plan_id)["approvals"]
+    client.post(f"/api/approvals/{pending['id']}", json={"decision": "deny", "reason": "no"}, token=tokens["approver"])
+    g = steps_by_key(client, tokens["viewer"], plan_id)["G"]
+    ask = {"plan_id": plan_id, "action": "retry", "step_id": g["id"], "reason": "owner agreed"}
+    request_id = client.post("/api/automation/override-requests", json=ask, token=tokens["planner"]).json()["id"]
+
+    host, port = urlsplit(live_server).hostname, urlsplit(live_server).port
+    admins = [auth.mint_token("admin", subject=str(uuid.uuid4()), email=f"admin{i}@example.com") for i in range(6)]
+    barrier = threading.Barrier(len(admins))
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def go(i: int) -> None:
+        decision = {"decision": "grant" if i % 2 else "decline", "reason": f"admin {i} decides"}
+        connection = http.client.HTTPConnection(host, port, timeout=60)
+        barrier.wait()
+        connection.request(
+            "POST",
+            f"/api/automation/override-requests/{request_id}",
+            body=json.dumps(decision),
+            headers={"Authorization": f"Bearer {admins[i]}", "Content-Type": "application/json"},
+        )
+        response = connection.getresponse()
+        response.read()
+        with lock:
+            statuses.append(response.status)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(admins))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] + [409] * (len(admins) - 1)
+    row = conn.execute("SELECT status, override_id FROM override_requests WHERE id = %s", (request_id,)).fetchone()
+    overrides = conn.execute("SELECT count(*) AS n FROM overrides WHERE plan_id = %s", (plan_id,)).fetchone()["n"]
+    assert overrides == (1 if row["status"] == "granted" else 0)  # a grant applied once, a decline never
