@@ -1,7 +1,8 @@
 """What the console needs at a team's scale, through the HTTP API on the real
 PostgreSQL: a queue that pages with counts that agree, filters and a natural
-order; a re-asked approval that shows its past; a plan approval that lists
-what it releases and what was pulled in; a plan's progress."""
+order; a re-asked approval that shows its past; a plan's progress and the
+items it pulled in; override requests asked, granted once, raced. (A plan
+approval's releases are shown and tested in tests/browser/test_queue_at_scale.py.)"""
 
 from __future__ import annotations
 
