@@ -100,16 +100,25 @@ function setLiveStatus(state, detail) {
   el.title = state === 'live' && detail ? `following events after #${detail}` : el.textContent;
 }
 
+// The latest call wins: a slow answer read before a new request was asked
+// must not overwrite a newer count (the badge would hide a waiting request).
 async function refreshApprovalCount() {
-  const counter = $('approvals-count');
+  const seq = (app.countSeq = (app.countSeq ?? 0) + 1);
   try {
     // the count of every pending request (the queue pages; this is its total)
     const { total } = await app.api.get('/api/approvals', { status: 'pending', limit: 1 });
-    counter.replaceChildren(String(total), h('span', { class: 'visually-hidden' }, ' pending'));
-    counter.hidden = total === 0;
+    if (seq === app.countSeq) showPendingCount(total);
   } catch {
-    counter.hidden = true;
+    // unknown for now: the last count stays until a read succeeds
   }
+}
+
+// Also set by the approval queue from its own total (newer than any count in flight).
+function showPendingCount(total) {
+  app.countSeq = (app.countSeq ?? 0) + 1;
+  const counter = $('approvals-count');
+  counter.replaceChildren(String(total), h('span', { class: 'visually-hidden' }, ' pending'));
+  counter.hidden = total === 0;
 }
 
 function showChrome(signedIn) {
@@ -288,6 +297,7 @@ function context() {
     session: app.session,
     announce,
     nudge: () => app.follower?.nudge(),
+    setPendingCount: showPendingCount,
     navigate: (hash) => { location.hash = hash; },
   };
 }

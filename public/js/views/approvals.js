@@ -261,6 +261,8 @@ export class ApprovalsView {
     const what = status === 'all' ? 'approvals' : `${status} approvals`;
     const narrowed = this.filters.narrowed() ? ' matching the filters' : '';
     const text = n === 0 ? `No ${what}${narrowed}.` : `Showing 1–${n} of ${total} ${what}${narrowed}, oldest first.`;
+    // the unfiltered pending queue's total is the badge's count: they agree by construction
+    if (status === 'pending' && !narrowed) this.ctx.setPendingCount?.(total);
     if (this.summary.textContent !== text) this.summary.textContent = text; // a live region: said when it changes
     this.empty.hidden = n !== 0 || this.cards.size !== 0 || status !== 'pending' || Boolean(narrowed);
     const left = Math.max(0, total - n);
