@@ -171,6 +171,10 @@ def _undo_step(
                 snapshot=True,
             )
             return error
+        # the rollback's heartbeat (the tick resumes one that stopped beating),
+        # written first: the plan's row lock before its step's, in the order
+        # the executor takes them, or a worker recording this step deadlocks with us
+        conn.execute("UPDATE public.plans SET updated_at = now() WHERE id = %s", (plan["id"],))
         undone = conn.execute(
             "UPDATE public.plan_steps SET status = 'rolled_back', updated_at = now() "
             "WHERE id = %s AND status = 'succeeded' RETURNING id",
@@ -181,8 +185,6 @@ def _undo_step(
                 conn, "step.rolled_back", plan["id"], {"step_id": str(step["id"]), "item_key": step["item_key"]}
             )
             audit_step(conn, plan, step, "step.rolled_back", {"reason": reason})
-        # the rollback's heartbeat: the tick resumes one that stopped beating
-        conn.execute("UPDATE public.plans SET updated_at = now() WHERE id = %s", (plan["id"],))
     return None
 
 
