@@ -47,15 +47,22 @@ export class PlanView {
 
   destroy() {
     clearTimeout(this.timer);
+    this.timer = null;
     this.steps.destroy();
     this.seq += 1;
   }
 
+  // Read the plan again after its events, at most once per interval: a big
+  // plan's read is large (about 1 MB at 1,500 steps), so while it runs the
+  // page catches up every 2 s rather than after every step's event.
   onEvents(events) {
-    if (events.some((e) => e.plan_id === this.planId || e.type === 'flag.changed')) {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.refresh(), 200);
-    }
+    if (!events.some((e) => e.plan_id === this.planId || e.type === 'flag.changed')) return;
+    if (this.timer) return; // one read is already due: it will see these too
+    const big = (this.detail?.steps_total ?? 0) > 500;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.refresh();
+    }, big ? 2000 : 200);
   }
 
   skipToGates() {
