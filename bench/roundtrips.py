@@ -39,6 +39,10 @@ BUDGETS = {
     "POST /api/auto-planner/plan (2 items)": 8,
     "POST /api/auto-planner/execute (answer)": 5,
     "POST /api/approvals/:id (decision)": 4,
+    "GET /api/approvals (page of 50)": 2,
+    "GET /api/config/flags": 2,
+    "POST /api/automation/override-requests": 2,
+    "POST /api/automation/override-requests/:id (decline)": 2,
 }
 
 
@@ -66,6 +70,7 @@ class Fixtures:
     def __init__(self, url: str, host: str, port: int, rounds: int) -> None:
         self.url, self.host, self.port = url, host, port
         self.planner, self.approver, self.viewer = token("planner"), token("approver"), token("viewer")
+        self.admin = token("admin")
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
             conn.execute(
                 "INSERT INTO tools (id, name, kind, config, cost_model) VALUES "
@@ -83,6 +88,9 @@ class Fixtures:
         self.plans_to_execute = [self.plan(self.items(f"rte{n}", 2)) for n in range(rounds * 3)]
         self.approvals = self.pending_approvals(rounds * 3)
         self.one_approval = self.approvals[-1]
+        # a plan each to ask an override for, and an open request each to decline
+        self.plans_to_ask = [self.plan(self.items(f"rto{n}", 1)) for n in range(rounds * 3)]
+        self.requests = [self.ask(plan_id, "cancel") for plan_id in self.plans_to_ask]
 
     def call(self, method: str, path: str, body: Any = None, who: str | None = None) -> tuple[int, Any]:
         return request(self.host, self.port, method, path, body, who or self.planner)
@@ -97,6 +105,13 @@ class Fixtures:
         status, body = self.call("POST", "/api/auto-planner/plan", {"backlog_item_ids": ids})
         assert status == 201, body
         return str(body["plan"]["id"])
+
+    def ask(self, plan_id: str, action: str) -> str:
+        status, body = self.call(
+            "POST", "/api/automation/override-requests", {"plan_id": plan_id, "action": action, "reason": "bench"}
+        )
+        assert status == 201, body
+        return str(body["id"])
 
     def pending_approvals(self, n: int) -> list[str]:
         for k in range(n):
@@ -115,6 +130,7 @@ class Fixtures:
 
 def calls(f: Fixtures) -> dict[str, Callable[[], tuple[int, Any]]]:
     pairs, executes, approvals = iter(f.item_pairs), iter(f.plans_to_execute), iter(f.approvals)
+    asks, requests = iter(f.plans_to_ask), iter(f.requests)
 
     def backlog() -> tuple[int, Any]:
         key = uuid.uuid4().hex[:8]
@@ -134,6 +150,15 @@ def calls(f: Fixtures) -> dict[str, Callable[[], tuple[int, Any]]]:
         ),
         "POST /api/approvals/:id (decision)": lambda: f.call(
             "POST", f"/api/approvals/{next(approvals)}", {"decision": "approve"}, who=f.approver
+        ),
+        "GET /api/approvals (page of 50)": lambda: f.call("GET", "/api/approvals?limit=50", who=f.viewer),
+        "GET /api/config/flags": lambda: f.call("GET", "/api/config/flags", who=f.viewer),
+        "POST /api/automation/override-requests": lambda: f.call(
+            "POST", "/api/automation/override-requests", {"plan_id": next(asks), "reason": "bench"}
+        ),
+        "POST /api/automation/override-requests/:id (decline)": lambda: f.call(
+            "POST", f"/api/automation/override-requests/{next(requests)}", {"decision": "decline", "reason": "not now"},
+            who=f.admin,
         ),
     }
 

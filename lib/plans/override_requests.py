@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lib.plans import overrides
 from lib.trail import audit, events
@@ -35,6 +35,11 @@ class DecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["grant", "decline"]
     reason: str = Field(min_length=3, max_length=2000, description="why; required, goes into the audit trail")
+
+    @field_validator("reason")
+    @classmethod
+    def said_something(cls, value: str) -> str:
+        return overrides.said(value)
 
 
 class OverrideRequestView(BaseModel):
@@ -61,27 +66,55 @@ COLUMNS = """id, plan_id, action, step_id, gate, reason, status, requested_by, r
   decided_by, decided_at, decision_reason, override_id"""
 
 
+# Asking in one statement: the plan and step checked, the request inserted
+# unless an identical one is open, and that open one read beside it (the
+# statement's snapshot does not see its own insert, so `standing` is only
+# ever an earlier request). With the event and audit entry queued after it,
+# a request costs two round trips.
+ASK = f"""
+WITH target AS (
+  SELECT p.id, p.pack_ids,
+         (SELECT s.backlog_item_id FROM public.plan_steps s WHERE s.id = %(step)s AND s.plan_id = p.id) AS item,
+         %(step)s::uuid IS NULL
+           OR EXISTS (SELECT 1 FROM public.plan_steps s WHERE s.id = %(step)s AND s.plan_id = p.id) AS step_ok
+    FROM public.plans p WHERE p.id = %(plan)s),
+asked AS (
+  INSERT INTO public.override_requests (plan_id, action, step_id, gate, reason, requested_by, requested_by_sub)
+  SELECT id, %(action)s, %(step)s, %(gate)s, %(reason)s, %(by)s, %(sub)s FROM target WHERE step_ok
+  ON CONFLICT DO NOTHING
+  RETURNING {COLUMNS})
+SELECT (SELECT row_to_json(asked) FROM asked) AS created,
+       (SELECT row_to_json(o) FROM (SELECT {COLUMNS} FROM public.override_requests
+                                     WHERE plan_id = %(plan)s AND action = %(action)s AND status = 'open'
+                                       AND step_id IS NOT DISTINCT FROM %(step)s
+                                       AND gate IS NOT DISTINCT FROM %(gate)s) o) AS standing,
+       (SELECT step_ok FROM target) AS step_ok, (SELECT pack_ids FROM target) AS pack_ids,
+       (SELECT item FROM target) AS item
+"""  # noqa: S608 - built from constants
+
+
 def ask(conn: Any, body: AskBody, principal: Any) -> tuple[OverrideRequestView, bool]:
     """Record the request; (the request, whether it is new). An open request
     for the same thing answers as it stands."""
-    plan = conn.execute("SELECT id, status, pack_ids FROM public.plans WHERE id = %s", (body.plan_id,)).fetchone()
-    if plan is None:
+    params = {
+        "plan": body.plan_id,
+        "step": body.step_id,
+        "action": body.action,
+        "gate": body.gate,
+        "reason": body.reason,
+        "by": principal.name,
+        "sub": principal.subject,
+    }
+    found = conn.execute(ASK, params).fetchone()
+    if found["pack_ids"] is None:
         raise field_error(422, ["body", "plan_id"], f"no plan {body.plan_id}")
-    if (
-        body.step_id is not None
-        and not conn.execute(
-            "SELECT 1 FROM public.plan_steps WHERE id = %s AND plan_id = %s", (body.step_id, body.plan_id)
-        ).fetchone()
-    ):
+    if not found["step_ok"]:
         raise field_error(422, ["body", "step_id"], "no such step in this plan")
-    row = conn.execute(
-        f"INSERT INTO public.override_requests (plan_id, action, step_id, gate, reason, requested_by, "  # noqa: S608
-        "requested_by_sub) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING "
-        f"RETURNING {COLUMNS}",
-        (body.plan_id, body.action, body.step_id, body.gate, body.reason.strip(), principal.name, principal.subject),
-    ).fetchone()
+    row = found["created"]
     if row is None:
-        return _view(_open_one(conn, body)), False
+        if found["standing"] is None:  # an identical request, asked and decided while we inserted
+            raise Problem(409, "an identical request was just decided; ask again", type="conflict")
+        return _view(found["standing"]), False
     events.emit(
         conn,
         "override.requested",
@@ -94,29 +127,28 @@ def ask(conn: Any, body: AskBody, principal: Any) -> tuple[OverrideRequestView, 
         action="override.requested",
         plan_id=body.plan_id,
         step_id=body.step_id,
-        pack_ids=plan["pack_ids"],
+        backlog_item_ids=[found["item"]] if found["item"] else (),
+        pack_ids=found["pack_ids"],
         details={"request_id": str(row["id"]), "action": body.action, "gate": body.gate, "reason": row["reason"]},
     )
     return _view(row), True
 
 
-def _open_one(conn: Any, body: AskBody) -> dict[str, Any]:
-    row: dict[str, Any] | None = conn.execute(
-        f"SELECT {COLUMNS} FROM public.override_requests WHERE plan_id = %s AND action = %s "  # noqa: S608
-        "AND step_id IS NOT DISTINCT FROM %s AND gate IS NOT DISTINCT FROM %s AND status = 'open'",
-        (body.plan_id, body.action, body.step_id, body.gate),
-    ).fetchone()
-    if row is None:  # decided between our insert and this read
-        raise Problem(409, "an identical request was just decided; ask again", type="conflict")
-    return row
+# The request locked, with what its audit entry links to and the
+# transaction's clock (the now() its decision is stamped with).
+LOCK = f"""
+SELECT {", ".join(f"r.{c.strip()}" for c in COLUMNS.split(","))}, p.pack_ids,
+       (SELECT s.backlog_item_id FROM public.plan_steps s WHERE s.id = r.step_id) AS item, now() AS now
+  FROM public.override_requests r JOIN public.plans p ON p.id = r.plan_id
+ WHERE r.id = %s FOR UPDATE OF r
+"""  # noqa: S608 - built from constants
 
 
 def decide(conn: Any, request_id: UUID, body: DecisionBody, principal: Any) -> OverrideRequestView:
-    """Grant (apply the override) or decline, under the request's row lock."""
-    row = conn.execute(
-        f"SELECT {COLUMNS} FROM public.override_requests WHERE id = %s FOR UPDATE",  # noqa: S608
-        (request_id,),
-    ).fetchone()
+    """Grant (apply the override) or decline, under the request's row lock.
+    A decline is two round trips: the lock, then its update, event, audit
+    entry and commit together (nothing of them is read back)."""
+    row = conn.execute(LOCK, (request_id,)).fetchone()
     if row is None:
         raise not_found("override request", request_id)
     if row["status"] != "open":
@@ -142,18 +174,19 @@ def decide(conn: Any, request_id: UUID, body: DecisionBody, principal: Any) -> O
             principal,
         )
         override_id = override.id
-    decided = conn.execute(
-        "UPDATE public.override_requests SET status = %s, decided_by = %s, decided_by_sub = %s, "  # noqa: S608
-        f"decided_at = now(), decision_reason = %s, override_id = %s WHERE id = %s RETURNING {COLUMNS}",
-        (
-            "granted" if body.decision == "grant" else "declined",
-            principal.name,
-            principal.subject,
-            body.reason.strip(),
-            override_id,
-            request_id,
-        ),
-    ).fetchone()
+    decided = {
+        **row,
+        "status": "granted" if body.decision == "grant" else "declined",
+        "decided_by": principal.name,
+        "decided_at": row["now"],
+        "decision_reason": body.reason,
+        "override_id": override_id,
+    }
+    conn.execute(
+        "UPDATE public.override_requests SET status = %s, decided_by = %s, decided_by_sub = %s, "
+        "decided_at = now(), decision_reason = %s, override_id = %s WHERE id = %s",
+        (decided["status"], principal.name, principal.subject, decided["decision_reason"], override_id, request_id),
+    )
     events.emit(
         conn,
         "override.request_decided",
@@ -166,6 +199,8 @@ def decide(conn: Any, request_id: UUID, body: DecisionBody, principal: Any) -> O
         action=f"override.request_{decided['status']}",
         plan_id=row["plan_id"],
         step_id=row["step_id"],
+        backlog_item_ids=[row["item"]] if row["item"] else (),
+        pack_ids=row["pack_ids"],
         details={"request_id": str(request_id), "reason": body.reason, "override_id": override_id},
     )
     return _view(decided)
@@ -182,4 +217,5 @@ def listing(conn: Any, status: str | None, plan_id: UUID | None, limit: int) -> 
 
 
 def _view(row: dict[str, Any]) -> OverrideRequestView:
-    return OverrideRequestView.model_validate({k: v for k, v in row.items() if k != "requested_by_sub"})
+    """The request as the API shows it (who asked is shown by name, not by id)."""
+    return OverrideRequestView.model_validate({k: row[k] for k in OverrideRequestView.model_fields})

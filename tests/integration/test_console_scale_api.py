@@ -187,3 +187,32 @@ def test_two_admins_deciding_one_override_request_at_once_leave_one_decision(tok
     row = conn.execute("SELECT status, override_id FROM override_requests WHERE id = %s", (request_id,)).fetchone()
     overrides = conn.execute("SELECT count(*) AS n FROM overrides WHERE plan_id = %s", (plan_id,)).fetchone()["n"]
     assert overrides == (1 if row["status"] == "granted" else 0)  # a grant applied once, a decline never
+
+
+def test_a_reason_of_spaces_around_two_letters_is_a_422_naming_it_never_a_500(client: Client, tokens, conn) -> None:
+    plan_id = make_plan(client, tokens["planner"], conn, "qsp", {"A": []})["plan"]["id"]
+    for path, token in (("/api/automation/override", "admin"), ("/api/automation/override-requests", "planner")):
+        r = client.post(path, json={"plan_id": plan_id, "action": "cancel", "reason": "   ab  "}, token=tokens[token])
+        assert r.status == 422, (path, r.text)
+        assert ["body", "reason"] in [e["loc"] for e in r.json()["errors"]]
+    asked = client.post(
+        "/api/automation/override-requests",
+        json={"plan_id": plan_id, "reason": "  needs a look  "},
+        token=tokens["planner"],
+    )
+    assert asked.status == 201 and asked.json()["reason"] == "needs a look"
+    r = client.post(
+        f"/api/automation/override-requests/{asked.json()['id']}",
+        json={"decision": "decline", "reason": " no "},
+        token=tokens["admin"],
+    )
+    assert r.status == 422 and ["body", "reason"] in [e["loc"] for e in r.json()["errors"]]
+    missing = client.post(
+        "/api/automation/override-requests",
+        json={"plan_id": str(uuid.uuid4()), "reason": "who?"},
+        token=tokens["planner"],
+    )
+    assert missing.status == 422 and ["body", "plan_id"] in [e["loc"] for e in missing.json()["errors"]]
+    wrong_step = {"plan_id": plan_id, "action": "retry", "step_id": str(uuid.uuid4()), "reason": "which one"}
+    r = client.post("/api/automation/override-requests", json=wrong_step, token=tokens["planner"])
+    assert r.status == 422 and ["body", "step_id"] in [e["loc"] for e in r.json()["errors"]]

@@ -19,6 +19,7 @@ app = Endpoint("/api/automation/override-requests/{id}", tags=["automation"])
     body=override_requests.DecisionBody,
     response=override_requests.OverrideRequestView,
     problems=(403, 404, 409, 422),
+    connection="pipelined",  # a decline: the lock, then the rest with the commit
 )
 def decide(ctx):
     """Grant (apply the override) or decline an override request."""

@@ -36,6 +36,7 @@ def read(ctx):
     response=override_requests.OverrideRequestView,
     status=201,
     problems=(409, 422),
+    connection="pipelined",  # the request, its event and audit entry: two round trips
 )
 def ask(ctx):
     """Ask for an override of a blocked plan, with a reason an admin reads."""
