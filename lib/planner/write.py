@@ -16,7 +16,7 @@ from pydantic_core import to_json
 from lib.data.sqltext import NULL, array_literal, copy_json, copy_text, uuid_array_literal, write_lines
 from lib.llm.summary import ComparisonSummary
 from lib.planner import PlanDraft
-from lib.planner.views import PLAN_COLUMNS, PlanRequest
+from lib.planner.views import PLAN_COLUMNS, PlanRequest, draft_step_fields
 from lib.trail import audit
 
 
@@ -103,24 +103,8 @@ def insert_steps(conn: Any, plan_id: str, draft: PlanDraft) -> None:
     pipeline it travels with the rest of what the plan writes."""
     rows = [
         {
-            "id": s.id,
+            **draft_step_fields(s),
             "plan_id": plan_id,
-            "backlog_item_id": s.item_id,
-            "item_key": s.item_key,
-            "title": s.title,
-            "pack_id": s.pack_id,
-            "tool_id": s.tool_id,
-            "stage": s.stage,
-            "position": s.position,
-            "depends_on": s.depends_on,
-            "idempotency_token": s.idempotency_token,
-            "rollback": s.rollback,
-            "inputs": s.inputs,
-            "requires_approval": s.requires_approval,
-            "status": "pending",
-            "est_duration_ms": s.est_duration_ms,
-            "est_cost_usd": s.est_cost_usd,
-            "cost_note": s.cost_note,
             "environment": s.environment,
             "tags": s.tags,
             "priority": s.priority,
