@@ -189,7 +189,7 @@ export class ApprovalCard {
     });
     reason.addEventListener('input', () => reason.removeAttribute('aria-invalid'));
     // a half-written reason outlives a session that ends (js/drafts.js)
-    if (bindDraft(reason, draftKey(id))) this.restoredDraft = true;
+    bindDraft(reason, draftKey(id));
     this.formHost.append(form);
     return { form, reason, result, approve, deny };
   }

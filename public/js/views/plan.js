@@ -8,12 +8,10 @@
 //   plan_overrides.js override requests (ask, grant, decline) and the admin's override form
 //   plan_steps.js     find a step by key, "Needs attention", the focused step's dependencies
 //   plan_graph.js     a small plan's graph with lines;  plan_outline.js  a large plan's stages as rows
-//   plan_messages.js  refusals in words, shown once
 
 import {
-  badge, findingsList, formatMs, formatNumber, formatUsd, h, replace, statusBadge, verdictBadge, when,
+  badge, findingsList, formatMs, formatNumber, formatUsd, h, problemBox, replace, statusBadge, verdictBadge, when,
 } from '../dom.js';
-import { sayProblem } from './plan_messages.js';
 import { EXECUTE_FLAG, PlanActions } from './plan_actions.js';
 import { renderProgress, renderPulledIn } from './plan_progress.js';
 import { StepsSection } from './plan_steps.js';
@@ -85,7 +83,7 @@ export class PlanView {
     if (detail.status === 'rejected') {
       replace(this.headerBox, h('h1', null, 'Plan'));
       const missing = detail.reason?.status === 404;
-      replace(this.error, sayProblem(detail.reason, missing
+      replace(this.error, problemBox(detail.reason, missing
         ? `There is no plan ${this.planId}. Check the link you followed.`
         : 'The plan could not be loaded.', { detail: !missing }));
       return;
@@ -157,7 +155,7 @@ export class PlanView {
   paintGates(error) {
     if (!this.gates) {
       replace(this.gatesBox, h('h2', { id: 'gates-heading', tabindex: '-1' }, 'Gates'),
-        error ? sayProblem(error, 'No gate results to show.') : h('p', { class: 'muted' }, 'Not evaluated.'));
+        error ? problemBox(error, 'No gate results to show.') : h('p', { class: 'muted' }, 'Not evaluated.'));
       return;
     }
     const g = this.gates;

@@ -5,8 +5,7 @@
 // links; and "Skip the graph", which moves focus to the gates.
 
 import { ApiError } from '../api.js';
-import { findingsList, h, replace } from '../dom.js';
-import { sayProblem, sentence } from './plan_messages.js';
+import { findingsList, h, problemBox, replace, sentence } from '../dom.js';
 import { AdminOverride, OverrideRequests } from './plan_overrides.js';
 
 const RUNNABLE = new Set(['ready', 'approved', 'paused', 'executing', 'blocked']);
@@ -119,7 +118,7 @@ export class PlanActions {
       else if (err.status === 409) lead = 'The plan cannot run now.';
       else if (err.status === 403) lead = 'Your role may not execute plans.';
       else if (err.status === 0) lead = 'The console could not reach the server; nothing was started.';
-      const box = sayProblem(err, lead, { detail: err.kind !== 'feature-disabled' });
+      const box = problemBox(err, lead, { detail: err.kind !== 'feature-disabled' });
       replace(this.executeResult, box);
       this.ctx.announce(box.textContent, { log: false });
       if (err.kind === 'feature-disabled') this.refresh(); // read the flag again: the button says why from now on

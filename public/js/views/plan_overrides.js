@@ -6,8 +6,7 @@
 // /api/automation/override), as before.
 
 import { ApiError } from '../api.js';
-import { h, replace, statusBadge, when } from '../dom.js';
-import { sayProblem } from './plan_messages.js';
+import { h, problemBox, replace, statusBadge, when } from '../dom.js';
 
 const GATES = ['structural', 'risk', 'compliance', 'resource'];
 const CLOSED = new Set(['completed', 'cancelled', 'rolled_back']);
@@ -51,7 +50,7 @@ async function sendForm(view, { submit, result, reason, post, said, refused }) {
     view.refresh();
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
-    replace(result, sayProblem(err, refused(err)));
+    replace(result, problemBox(err, refused(err)));
     if (JSON.stringify(err.problem ?? {}).includes('reason')) reason.setAttribute('aria-invalid', 'true');
   } finally {
     submit.disabled = false;
@@ -167,7 +166,7 @@ export class OverrideRequests {
         let lead = 'The decision was not recorded.';
         if (err.status === 409) lead = 'Someone decided this request already.';
         else if (err.status === 403) lead = 'You asked for this override yourself: another admin decides it.';
-        replace(result, sayProblem(err, lead));
+        replace(result, problemBox(err, lead));
         if (err.status === 409) this.refresh();
       } finally {
         button.disabled = false;
