@@ -13,6 +13,9 @@ Where each rule lives:
 - deciding: one vote under the row lock; 409 decided, 410 expired
 - outcomes: what a grant, a refusal or a cancellation does to step and plan
 - expiry: overdue requests count as denials
-- views: the queue and one approval as the API shows them
+- views: the queue (paged, filtered, in natural order) and one approval as
+  the API shows them
+- context: what an approver sees beside a request: its past, the overrides,
+  what rollback would do, and what a plan approval releases
 - store: the tables' columns, reads and the history
 """

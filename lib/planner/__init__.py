@@ -3,7 +3,8 @@
 The pure core (no database, no clock, no network): models, graph, schedule,
 tokens, rollback, estimates, build, files. Its shell, beside it: load (read
 the backlog, tools, stats and stored plans), write (persist a plan), create
-(the create flow), views (the plan as the API shows it), reevaluate, and
+(the create flow), views (the plan as the API shows it), progress (how far
+a stored plan has come, and the items it pulled in), reevaluate, and
 backlog (writing backlog items through the API).
 """
 

@@ -1,3 +1,3 @@
 """What every track shares about a stored plan: its status transitions, the
-admins' overrides, and the plan lists.
+admins' overrides, planners' requests for them, and the plan lists.
 """
